@@ -1,0 +1,62 @@
+"""Test set-up: Qt offscreen, pyqtgraph's row-major images, and a guard that fails
+any test leaving a QThread running (napari's ``_dangling_qthreads`` idea)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QSettings, QThread  # noqa: E402
+
+from vaegui.app import configure_pyqtgraph  # noqa: E402
+
+configure_pyqtgraph()
+
+
+@pytest.fixture(autouse=True)
+def no_dangling_qthreads(monkeypatch):
+    started: list[QThread] = []
+    original = QThread.start
+
+    def start(self, *args):
+        started.append(self)
+        return original(self, *args)
+
+    monkeypatch.setattr(QThread, "start", start)
+    yield
+    running = []
+    for thread in started:
+        try:
+            if thread.isRunning():
+                running.append(thread)
+        except RuntimeError:  # the C++ object was already deleted: it ended
+            continue
+    for thread in running:
+        thread.requestInterruption()
+        thread.quit()
+        thread.wait(10000)
+    assert not running, f"{len(running)} QThread(s) left running"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    """The main window on the 8×8 digits, with a small network so tests run fast on a CPU."""
+    from vaegui.mainwindow import MainWindow
+
+    w = MainWindow(settings=settings, dataset="digits")
+    qtbot.addWidget(w)
+    w.form.hidden_spin.setValue(64)
+    w.form.latent_spin.setValue(2)
+    w.form.epochs_spin.setValue(2)
+    w.form.batch_spin.setValue(128)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()

@@ -1,0 +1,283 @@
+"""The window, driven as a person would: click, move the slider, pick the file."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
+
+from vaegui.mainwindow import MainWindow
+from vaegui.widgets import ExportDialog
+
+TRAIN_TIMEOUT = 120_000
+
+
+def train(qtbot, window, epochs: int = 2):
+    window.form.epochs_spin.setValue(epochs)
+    with qtbot.waitSignal(window.controller.running_changed, timeout=5000):
+        qtbot.mouseClick(window.form.train_button, Qt.MouseButton.LeftButton)
+    return window
+
+
+def wait_finished(qtbot, window):
+    qtbot.waitUntil(lambda: not window.controller.running, timeout=TRAIN_TIMEOUT)
+    qtbot.waitUntil(lambda: window.last_done is not None or bool(window.last_error), timeout=5000)
+
+
+def train_to_end(qtbot, window, epochs: int = 2):
+    train(qtbot, window, epochs)
+    wait_finished(qtbot, window)
+    assert window.last_error == ""
+    return window
+
+
+def test_window_opens_on_real_digits(window):
+    assert window.tabs.currentWidget() is window.data_panel
+    pixels = window.data_panel.grid_view.pixels
+    assert pixels is not None and pixels.max() == 1.0 and pixels.min() == 0.0
+    assert "1,437 training" in window.form.data_label.text()
+    assert not window.form.stop_button.isEnabled()
+    assert "No model yet" in window.manifold.caption.text()
+
+
+def test_train_two_epochs_plots_fill_and_test_elbo_falls(qtbot, window):
+    train_to_end(qtbot, window, epochs=2)
+    counts = window.plots.point_counts()
+    steps = 2 * window.trainer.steps_per_epoch
+    assert counts == {"train": steps, "test": 2}
+    epochs = window.plots.epochs
+    assert epochs[1].test_neg_elbo < epochs[0].test_neg_elbo
+    assert window.form.progress.value() == steps
+    assert "Finished 2 epochs" in window.statusBar().currentMessage()
+    assert window.form.train_button.isEnabled() and not window.form.stop_button.isEnabled()
+    # the manifold panel shows the newest weights
+    window.tabs.setCurrentWidget(window.manifold)
+    assert window.manifold.grid_view.pixels.shape == (20 * 8, 20 * 8)
+    assert f"snapshot {window.handle.version}" in window.manifold.caption.text()
+
+
+def test_traversal_slider_changes_the_image(qtbot, window):
+    train_to_end(qtbot, window)
+    window.tabs.setCurrentWidget(window.traversal)
+    panel = window.traversal
+    assert len(panel.sliders) == 2
+    qtbot.waitUntil(lambda: panel.image_view.pixels is not None)
+    before = panel.image_view.pixels.copy()
+    slider = panel.sliders[0]
+    slider.setFocus()
+    for _ in range(4):
+        qtbot.keyClick(slider, Qt.Key.Key_PageUp)
+    assert slider.value() == 200 and panel.value_labels[0].text() == "+2.00"
+    qtbot.waitUntil(lambda: not np.array_equal(panel.image_view.pixels, before))
+    qtbot.waitUntil(lambda: len(panel.latencies_ms) > 0)
+    # the traversal grid: one row per dimension, 9 columns
+    qtbot.waitUntil(lambda: panel.current_grid is not None)
+    images, rows, cols = panel.current_grid
+    assert (rows, cols) == (2, 9) and images.shape == (18, 1, 8, 8)
+
+
+def test_traversal_start_from_an_image_posterior_mean(qtbot, window):
+    window.form.latent_spin.setValue(4)
+    train_to_end(qtbot, window)
+    window.tabs.setCurrentWidget(window.traversal)
+    panel = window.traversal
+    panel.start_combo.setCurrentIndex(panel.start_combo.findData("image"))
+    panel.start_index.setValue(5)
+    mu = window.handle.posterior_mean(window.handle.test_image(5))[0].clamp(-3, 3)
+    assert np.allclose(panel.z().numpy(), mu.numpy(), atol=0.006)
+
+
+def test_interpolation_between_two_picked_images(qtbot, window):
+    train_to_end(qtbot, window)
+    window.tabs.setCurrentWidget(window.interpolation)
+    panel = window.interpolation
+    panel.index_a.setValue(3)
+    panel.index_b.setValue(10)
+    panel.steps_spin.setValue(6)
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("slerp"))
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    images, rows, cols = panel.current_grid
+    assert (rows, cols) == (1, 8)
+    data = window.handle.dataset
+    assert np.array_equal(images[0], data.test_x[3].numpy())
+    assert np.array_equal(images[-1], data.test_x[10].numpy())
+    assert not np.array_equal(images[1], images[6])  # the path moves
+    assert "spherical" in panel.caption.text()
+    assert panel.grid_view.pixels.shape == (8 + 2, 8 * 8 + 9)
+
+
+def test_export_manifold_grid_to_png_with_exact_size(qtbot, window, tmp_path):
+    train_to_end(qtbot, window)
+    window.tabs.setCurrentWidget(window.manifold)
+    window.manifold.grid_spin.setValue(7)
+    qtbot.mouseClick(window.manifold.export_button, Qt.MouseButton.LeftButton)
+    dialog = window.manifold.findChild(ExportDialog)
+    assert dialog is not None and dialog.isVisible()
+    path = tmp_path / "manifold.png"
+    dialog.path_edit.setText(str(path))
+    dialog.scale_spin.setValue(3)
+    dialog.padding_spin.setValue(2)
+    assert dialog.size_label.text() == "184 × 184 pixels"  # 7 * 8 * 3 + 8 * 2
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    with Image.open(path) as img:
+        assert img.size == (184, 184)
+        pixels = np.asarray(img)
+    assert pixels[0, 0] == 255  # the padding is white
+    assert pixels[2:26, 2:26].std() > 0  # a decoded digit, not a blank tile
+    assert "Saved" in window.statusBar().currentMessage()
+    # the chosen scale is remembered for the next export
+    assert int(window.settings.value("export/scale")) == 3
+
+
+def test_export_samples_via_menu_shortcut_and_plots_and_csv(qtbot, window, tmp_path):
+    train_to_end(qtbot, window)
+    window.tabs.setCurrentWidget(window.samples)
+    window.samples.rows_spin.setValue(3)
+    window.samples.cols_spin.setValue(5)
+    qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    dialog = window.samples.findChild(ExportDialog)
+    dialog.path_edit.setText(str(tmp_path / "samples"))  # no extension: .png is added
+    dialog.scale_spin.setValue(1)
+    dialog.padding_spin.setValue(0)
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    with Image.open(tmp_path / "samples.png") as img:
+        assert img.size == (5 * 8, 3 * 8)
+
+    assert window.export_plots_png(str(tmp_path / "plots.png"))
+    with Image.open(tmp_path / "plots.png") as img:
+        assert img.size[0] > 300 and img.size[1] > 100
+    assert window.export_metrics_csv(str(tmp_path / "metrics.csv"))
+    with open(tmp_path / "metrics.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    steps = 2 * window.trainer.steps_per_epoch
+    assert len(rows) == steps + 2
+    assert [r["split"] for r in rows].count("test") == 2
+    assert float(rows[-1]["neg_elbo_nats"]) == pytest.approx(window.plots.epochs[-1].test_neg_elbo)
+
+
+def test_new_samples_button_changes_the_grid(qtbot, window):
+    train_to_end(qtbot, window)
+    window.tabs.setCurrentWidget(window.samples)
+    before = window.samples.grid_view.pixels.copy()
+    qtbot.mouseClick(window.samples.new_button, Qt.MouseButton.LeftButton)
+    assert window.samples.seed_spin.value() == 1
+    assert not np.array_equal(window.samples.grid_view.pixels, before)
+
+
+def test_manifold_of_a_higher_dimensional_latent(qtbot, window):
+    window.form.latent_spin.setValue(5)
+    train_to_end(qtbot, window)
+    window.tabs.setCurrentWidget(window.manifold)
+    panel = window.manifold
+    assert panel.dim_x.isEnabled()
+    panel.dim_x.setValue(3)
+    panel.dim_y.setValue(4)
+    at_zero = panel.grid_view.pixels.copy()
+    panel.hold_combo.setCurrentIndex(panel.hold_combo.findData("image"))
+    panel.hold_index.setValue(7)
+    assert "z3 grows left" in panel.caption.text() and "#7" in panel.caption.text()
+    assert not np.array_equal(panel.grid_view.pixels, at_zero)
+    panel.dim_y.setValue(3)
+    assert "different dimensions" in panel.caption.text()
+    assert not panel.export_button.isEnabled()
+
+
+def test_stop_mid_training(qtbot, window):
+    train(qtbot, window, epochs=1000)
+    qtbot.waitUntil(lambda: window.plots.steps.size > 0, timeout=30000)
+    assert window.form.stop_button.isEnabled() and not window.form.train_button.isEnabled()
+    qtbot.mouseClick(window.form.stop_button, Qt.MouseButton.LeftButton)
+    wait_finished(qtbot, window)
+    assert window.last_done.stopped
+    assert window.last_done.step < 1000 * window.trainer.steps_per_epoch
+    assert "Stopped at step" in window.statusBar().currentMessage()
+    assert window.form.train_button.isEnabled()
+
+
+def test_pause_and_resume(qtbot, window):
+    train(qtbot, window, epochs=1000)
+    qtbot.waitUntil(lambda: window.plots.steps.size > 0, timeout=30000)
+    qtbot.mouseClick(window.form.pause_button, Qt.MouseButton.LeftButton)
+    assert window.form.pause_button.text() == "Resume" and window.trainer.paused
+    step = window.trainer.step
+    qtbot.wait(300)  # the event loop keeps running while paused
+    assert window.trainer.step <= step + 1
+    qtbot.mouseClick(window.form.pause_button, Qt.MouseButton.LeftButton)
+    assert window.form.pause_button.text() == "Pause"
+    qtbot.waitUntil(lambda: window.trainer.step > step + 5, timeout=30000)
+    qtbot.mouseClick(window.form.stop_button, Qt.MouseButton.LeftButton)
+    wait_finished(qtbot, window)
+
+
+def test_close_window_mid_training_stops_the_worker(qtbot, settings):
+    w = MainWindow(settings=settings, dataset="digits")
+    qtbot.addWidget(w)
+    w.form.hidden_spin.setValue(64)
+    w.form.epochs_spin.setValue(1000)
+    w.show()
+    w.start_training()
+    qtbot.waitUntil(lambda: w.plots.steps.size > 0, timeout=30000)
+    thread = w.controller.thread
+    assert thread.isRunning()
+    w.close()
+    assert not w.controller.running
+    assert not w.isVisible()
+
+
+def test_non_finite_loss_shows_a_clear_message_and_app_stays_usable(qtbot, window):
+    window.form.lr_spin.setValue(10.0)
+    train(qtbot, window, epochs=5)
+    wait_finished(qtbot, window)
+    assert window.form.error_label.isVisible()
+    assert "non-finite" in window.form.error_label.text() and "lower learning rate" in window.form.error_label.text()
+    assert window.form.train_button.isEnabled()
+    # the user lowers the learning rate and trains again: the error clears
+    window.form.lr_spin.setValue(0.001)
+    train_to_end(qtbot, window, epochs=1)
+    assert not window.form.error_label.isVisible()
+
+
+def test_plot_controls_smoothing_log_y_and_readout(qtbot, window):
+    train_to_end(qtbot, window)
+    plots = window.plots
+    raw = plots.train["neg_elbo"].data.copy()
+    plots.smoothing.setValue(0)
+    plots.redraw()
+    _, y = plots.train_smooth["neg_elbo"].getData()
+    assert np.allclose(y, raw)
+    plots.smoothing.setValue(90)
+    plots.redraw()
+    _, y = plots.train_smooth["neg_elbo"].getData()
+    assert np.diff(y).std() < np.diff(raw).std()
+    qtbot.mouseClick(plots.log_check, Qt.MouseButton.LeftButton)
+    assert plots.plots["kl"].ctrl.logYCheck.isChecked()
+    # cursor readout: move over the middle of the −ELBO plot
+    view = plots.layout_widget
+    rect = plots.plots["neg_elbo"].vb.sceneBoundingRect()
+    plots._mouse_moved(rect.center())
+    assert plots.readout.text().startswith("step ")
+
+
+def test_form_settings_are_remembered(qtbot, settings):
+    first = MainWindow(settings=settings, dataset="digits")
+    qtbot.addWidget(first)
+    first.form.latent_spin.setValue(7)
+    first.form.beta_spin.setValue(4.0)
+    first.close()
+    second = MainWindow(settings=settings)
+    qtbot.addWidget(second)
+    assert second.form.latent_spin.value() == 7
+    assert second.form.beta_spin.value() == 4.0
+    assert second.form.dataset_key() == "digits"
+
+
+def test_switching_dataset_updates_the_form(qtbot, window):
+    window.form.dataset_combo.setCurrentIndex(window.form.dataset_combo.findData("mnist5k"))
+    assert window.handle.dataset.name == "mnist5k"
+    assert "784-64-2" in window.form.model_card.text()
+    assert "MNIST" in window.windowTitle()
+    assert window.data_panel.grid_view.pixels.shape == (10 * 28 + 11, 10 * 28 + 11)

@@ -1,0 +1,5 @@
+import sys
+
+from vaegui.cli import main
+
+sys.exit(main())

@@ -1,0 +1,69 @@
+"""Starting and closing the Qt application."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from PySide6.QtCore import QEvent, QSettings, QTimer
+
+
+def configure_pyqtgraph() -> None:
+    """Row-major images (otherwise they come out transposed) and a light theme."""
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(imageAxisOrder="row-major", background="w", foreground="k")
+
+
+def run_gui(
+    dataset: str | None = None,
+    train: bool = False,
+    quit_after: float | None = None,
+    screenshot: str | None = None,
+    settings_path: str | None = None,
+) -> int:
+    """Open the window; returns the process exit status.
+
+    Args:
+        dataset: dataset key to open on.
+        train: press Train once the window is up.
+        quit_after: close the window after this many seconds (scripted runs, tests).
+        screenshot: before closing, save the window as this PNG (``QWidget.grab``).
+        settings_path: an INI file to remember settings in, instead of the user's.
+    """
+    from PySide6.QtWidgets import QApplication
+
+    configure_pyqtgraph()
+    from vaegui.mainwindow import MainWindow, app_icon
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("vaegui")
+    app.setOrganizationName("vaegui")
+    app.setWindowIcon(app_icon())
+    settings = QSettings(settings_path, QSettings.Format.IniFormat) if settings_path else None
+    window = MainWindow(settings=settings, dataset=dataset)
+    window.show()
+    if train:
+        QTimer.singleShot(0, window.start_training)
+    if quit_after is not None:
+
+        def finish() -> None:
+            if screenshot:
+                window.grab().save(screenshot, "PNG")
+            window.close()
+
+        QTimer.singleShot(int(quit_after * 1000), finish)
+    status = app.exec()
+    # Delete every widget before the interpreter exits: PySide6 6.12 + pyqtgraph 0.14
+    # segfault at shutdown when a pyqtgraph widget is still alive (shared/DESIGN.md).
+    window.deleteLater()
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    app.processEvents()
+    del window
+    return status
+
+
+def offscreen_default() -> None:
+    """Use Qt's offscreen platform where there is no display (CI, ssh sessions)."""
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

@@ -1,0 +1,320 @@
+"""The main window: the training form, the live plots and the latent-space panels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QTabWidget,
+    QWidget,
+)
+
+from models.data import DATASETS, load_dataset
+from models.trainer import EpochEnd, StepBatch, Trainer, TrainingDone, resolve_precision
+from vaegui import __version__
+from vaegui.export import save_metrics_csv
+from vaegui.panels.interpolation import InterpolationPanel
+from vaegui.panels.manifold import ManifoldPanel
+from vaegui.panels.plots import PlotsPanel
+from vaegui.panels.samples import DataPanel, SamplesPanel
+from vaegui.panels.training import TrainingPanel
+from vaegui.panels.traversal import TraversalPanel
+from vaegui.session import ModelHandle
+from vaegui.widgets import GridPanel, show_message
+from vaegui.worker import TrainingController
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def app_icon() -> QIcon:
+    return QIcon(str(ASSETS / "vaegui.svg"))
+
+
+class MainWindow(QMainWindow):
+    """vaegui's window.
+
+    Args:
+        settings: where the form, the window layout and export choices are
+            remembered; the user's ``QSettings("vaegui", "vaegui")`` by default.
+        dataset: the dataset key to open on (overrides the remembered one).
+    """
+
+    def __init__(self, settings: QSettings | None = None, dataset: str | None = None):
+        super().__init__()
+        self.settings = settings if settings is not None else QSettings("vaegui", "vaegui")
+        self.setWindowIcon(app_icon())
+        self.resize(1440, 920)
+        self.handle = ModelHandle(self)
+        self.controller = TrainingController(self)
+        self.trainer: Trainer | None = None
+        self.last_done: TrainingDone | None = None
+        self.last_error = ""
+
+        self.form = TrainingPanel(self.settings)
+        self.plots = PlotsPanel()
+        self.data_panel = DataPanel(self.handle, self.settings)
+        self.manifold = ManifoldPanel(self.handle, self.settings)
+        self.traversal = TraversalPanel(self.handle, self.settings)
+        self.interpolation = InterpolationPanel(self.handle, self.settings)
+        self.samples = SamplesPanel(self.handle, self.settings)
+        self.tabs = QTabWidget()
+        for panel, name in (
+            (self.data_panel, "Data"),
+            (self.manifold, "Manifold"),
+            (self.traversal, "Traversal"),
+            (self.interpolation, "Interpolation"),
+            (self.samples, "Samples"),
+        ):
+            self.tabs.addTab(panel, name)
+            panel.exported.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
+        self.setCentralWidget(self.tabs)
+
+        form_scroll = QScrollArea()
+        form_scroll.setWidgetResizable(True)
+        form_scroll.setWidget(self.form)
+        form_scroll.setMinimumWidth(self.form.sizeHint().width() + 24)
+        form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.form_dock = QDockWidget("Training", self)
+        self.form_dock.setObjectName("training-dock")
+        self.form_dock.setWidget(form_scroll)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.form_dock)
+        self.plots_dock = QDockWidget("Training curves (nats per image)", self)
+        self.plots_dock.setObjectName("plots-dock")
+        self.plots_dock.setWidget(self.plots)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.plots_dock)
+
+        self.device_label = QLabel()
+        self.statusBar().addPermanentWidget(self.device_label)
+        self._build_menus()
+
+        self.form.train_requested.connect(self.start_training)
+        self.form.pause_requested.connect(self.toggle_pause)
+        self.form.stop_requested.connect(self.stop_training)
+        self.form.dataset_selected.connect(self.select_dataset)
+        self.controller.running_changed.connect(self._running_changed)
+
+        geometry = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        if dataset is not None:
+            self.form.set_dataset_key(dataset)
+        self.select_dataset(self.form.dataset_key())
+        self.statusBar().showMessage("Ready: press Train (Ctrl+Return) to train a VAE on these images.")
+
+    # -- menus -----------------------------------------------------------------------------
+    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "Export current grid as PNG…", self.export_current_grid, "Ctrl+E",
+                     "Save the grid of the visible panel")
+        self._action(file_menu, "Export plots as PNG…", self._export_plots_dialog, "Ctrl+Shift+E")
+        self._action(file_menu, "Export metrics as CSV…", self._export_csv_dialog, "Ctrl+Shift+C")
+        file_menu.addSeparator()
+        self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
+        train_menu = bar.addMenu("&Training")
+        self.train_action = self._action(train_menu, "Train", self.start_training, "Ctrl+Return")
+        self.pause_action = self._action(train_menu, "Pause / Resume", self.toggle_pause, "Ctrl+P")
+        self.stop_action = self._action(train_menu, "Stop", self.stop_training, "Ctrl+.")
+        view_menu = bar.addMenu("&View")
+        view_menu.addAction(self.form_dock.toggleViewAction())
+        view_menu.addAction(self.plots_dock.toggleViewAction())
+        for i in range(self.tabs.count()):
+            self._action(view_menu, self.tabs.tabText(i), lambda _c=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+        self._action(view_menu, "New samples", lambda: self.samples.new_button.click(), "Ctrl+R")
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "About vaegui", self._about)
+
+    def _about(self) -> None:
+        show_message(
+            self, QMessageBox.Icon.Information, "About vaegui",
+            f"vaegui {__version__}: a latent-space explorer for Variational Autoencoders.\n"
+            "ELBO terms are reported per image, in nats.",
+        )
+
+    # -- data ------------------------------------------------------------------------------
+    def select_dataset(self, key: str) -> None:
+        """Load a built-in dataset; the current model stays until Train is pressed."""
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            data = load_dataset(key)
+        except Exception as exc:  # an import or file error: keep what we have
+            self.form.show_error(f"Could not load {DATASETS.get(key, key)}: {exc}")
+            return
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.handle.set_dataset(data)
+        c, h, w = data.image_shape
+        self.form.set_data_info(
+            f"{len(data.train_x):,} training and {len(data.test_x):,} test images, "
+            f"{h}×{w} pixels, {len(data.class_names)} classes.",
+            c * h * w,
+        )
+        self.setWindowTitle(f"vaegui — {data.title}")
+
+    # -- training --------------------------------------------------------------------------
+    def start_training(self) -> None:
+        """Train a new model with the form's settings (the Train button)."""
+        if self.controller.running:
+            return
+        data = self.handle.dataset
+        if data is None:
+            return
+        self.form.show_error("")
+        self.last_error = ""
+        try:
+            model_config = self.form.model_config(data.image_shape)
+            train_config = self.form.train_config()
+            trainer = Trainer(model_config, train_config, data)
+        except (ValueError, RuntimeError) as exc:
+            self._show_failure(f"Cannot start training: {exc}")
+            return
+        self.form.save_settings()
+        self.trainer = trainer
+        self.last_done = None
+        self.plots.clear()
+        self.handle.new_model(model_config)
+        precision = resolve_precision(train_config.precision, trainer.device)
+        self.device_label.setText(f"device: {trainer.device.type} · {precision}")
+        worker = self.controller.start(trainer)
+        worker.steps.connect(self._on_steps)
+        worker.epoch_end.connect(self._on_epoch_end)
+        worker.snapshot.connect(self.handle.load_snapshot)
+        worker.finished.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
+        self.statusBar().showMessage(
+            f"Training {model_config.input_dim}-{model_config.hidden_dim}-{model_config.latent_dim} VAE on "
+            f"{data.title} for {train_config.epochs} epochs…"
+        )
+
+    def toggle_pause(self) -> None:
+        if not self.controller.running:
+            return
+        if self.controller.paused:
+            self.controller.resume()
+            self.statusBar().showMessage("Training resumed.")
+        else:
+            self.controller.pause()
+            self.statusBar().showMessage("Training paused: the panels keep the latest weights.")
+        self.form.set_running(True, paused=self.controller.paused)
+
+    def stop_training(self) -> None:
+        if self.controller.running:
+            self.controller.stop()
+            self.statusBar().showMessage("Stopping after the current step…")
+
+    def _on_steps(self, batch: StepBatch) -> None:
+        self.plots.add_steps(batch)
+        if self.trainer is not None:
+            self.form.show_progress(batch, self.trainer.config.epochs)
+
+    def _on_epoch_end(self, end: EpochEnd) -> None:
+        self.plots.add_epoch(end)
+        self.form.speed_label.setText(
+            f"Epoch {end.epoch}: test −ELBO {end.test_neg_elbo:.2f} nats per image "
+            f"(reconstruction {end.test_recon:.2f} + KL {end.test_kl:.2f}); {end.samples_per_s:,.0f} samples/s"
+        )
+
+    def _on_finished(self, done: TrainingDone) -> None:
+        self.last_done = done
+        last = done.history[-1] if done.history else None
+        score = f"; test −ELBO {last.test_neg_elbo:.2f} nats per image" if last else ""
+        if done.stopped:
+            self.statusBar().showMessage(f"Stopped at step {done.step} after {done.epochs_completed} epochs{score}.")
+        else:
+            self.statusBar().showMessage(f"Finished {done.epochs_completed} epochs{score}.")
+            self.form.progress.setFormat(f"Finished {done.epochs_completed} epochs")
+
+    def _on_failed(self, message: str, details: str) -> None:
+        self._show_failure(f"Training stopped: {message}", details)
+
+    def _show_failure(self, message: str, details: str = "") -> None:
+        self.last_error = message
+        self.form.show_error(message + " The last good weights are still shown.")
+        self.statusBar().showMessage(message)
+        show_message(self, QMessageBox.Icon.Warning, "vaegui", message, details)
+
+    def _running_changed(self, running: bool) -> None:
+        self.form.set_running(running, paused=False)
+        self.pause_action.setEnabled(running)
+        self.stop_action.setEnabled(running)
+        self.train_action.setEnabled(not running)
+
+    # -- export ----------------------------------------------------------------------------
+    def current_grid_panel(self) -> GridPanel:
+        return self.tabs.currentWidget()
+
+    def export_current_grid(self) -> None:
+        panel = self.current_grid_panel()
+        if panel.export_dialog() is None:
+            self.statusBar().showMessage("Nothing to export yet on this panel.", 5000)
+
+    def _ask_path(self, title: str, name: str, filt: str) -> str:
+        folder = self.settings.value("export/folder", str(Path.home()))
+        path, _ = QFileDialog.getSaveFileName(self, title, str(Path(folder) / name), filt)
+        if path:
+            self.settings.setValue("export/folder", str(Path(path).parent))
+        return path
+
+    def _export_plots_dialog(self) -> None:
+        path = self._ask_path("Export plots as PNG", "training-curves.png", "PNG images (*.png)")
+        if path:
+            self.export_plots_png(path)
+
+    def _export_csv_dialog(self) -> None:
+        path = self._ask_path("Export metrics as CSV", "metrics.csv", "CSV files (*.csv)")
+        if path:
+            self.export_metrics_csv(path)
+
+    def export_plots_png(self, path: str) -> bool:
+        try:
+            self.plots.export_png(path)
+        except Exception as exc:  # pyqtgraph's exporter raises several kinds
+            show_message(self, QMessageBox.Icon.Critical, "Export failed", f"Could not write {path}: {exc}")
+            return False
+        self.statusBar().showMessage(f"Saved {path}", 8000)
+        return True
+
+    def export_metrics_csv(self, path: str) -> bool:
+        header, rows = self.plots.metrics_rows()
+        try:
+            n = save_metrics_csv(path, header, rows)
+        except OSError as exc:
+            show_message(self, QMessageBox.Icon.Critical, "Export failed", f"Could not write {path}: {exc}")
+            return False
+        self.statusBar().showMessage(f"Saved {n} rows to {path}", 8000)
+        return True
+
+    # -- closing ---------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop a running training (it ends within one step), remember the layout, close."""
+        if self.controller.running:
+            self.statusBar().showMessage("Stopping training…")
+            self.controller.shutdown()
+        self.form.save_settings()
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.sync()
+        self.plots.timer.stop()
+        event.accept()

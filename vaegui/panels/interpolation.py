@@ -1,0 +1,144 @@
+"""Image-to-image interpolation between posterior means (linear or spherical)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from models.latent import interpolate
+from vaegui.widgets import GridPanel, ImageGridView
+
+
+class InterpolationPanel(GridPanel):
+    """Pick test images A and B (index pickers with thumbnails), the number of steps
+    and the path; the strip shows A, the decoded path from mu_A to mu_B, then B."""
+
+    title = "interpolation"
+
+    def __init__(self, handle, settings=None, parent: QWidget | None = None):
+        super().__init__(handle, settings, parent)
+        self.index_a = QSpinBox()
+        self.index_b = QSpinBox()
+        for spin in (self.index_a, self.index_b):
+            spin.setPrefix("#")
+        self.index_b.setValue(1)
+        self.thumb_a = ImageGridView()
+        self.thumb_b = ImageGridView()
+        for thumb in (self.thumb_a, self.thumb_b):
+            thumb.setFixedSize(80, 80)
+        self.label_a = QLabel()
+        self.label_b = QLabel()
+        self.random_button = QPushButton("Random pair")
+        self.steps_spin = QSpinBox()
+        self.steps_spin.setRange(2, 30)
+        self.steps_spin.setValue(10)
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItem("linear", "linear")
+        self.mode_combo.addItem("spherical (slerp)", "slerp")
+        self.run_button = QPushButton("Interpolate")
+        self.run_button.setToolTip("Decode the path from A to B")
+        pick = QHBoxLayout()
+        for name, spin, thumb, label in (
+            ("A:", self.index_a, self.thumb_a, self.label_a),
+            ("B:", self.index_b, self.thumb_b, self.label_b),
+        ):
+            column = QVBoxLayout()
+            row = QHBoxLayout()
+            row.addWidget(QLabel(name))
+            row.addWidget(spin)
+            column.addLayout(row)
+            column.addWidget(thumb)
+            column.addWidget(label)
+            pick.addLayout(column)
+        pick.addWidget(self.random_button)
+        form = QFormLayout()
+        form.addRow("Steps:", self.steps_spin)
+        form.addRow("Path:", self.mode_combo)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.export_button)
+        controls = QHBoxLayout()
+        controls.addLayout(pick)
+        controls.addLayout(form)
+        controls.addLayout(buttons)
+        controls.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(self.grid_view, 1)
+        layout.addWidget(self.caption)
+        self.requested = False
+        self._rng = np.random.default_rng()
+        self.index_a.valueChanged.connect(self._thumbs)
+        self.index_b.valueChanged.connect(self._thumbs)
+        self.random_button.clicked.connect(self._random_pair)
+        self.run_button.clicked.connect(self.run)
+        self.steps_spin.valueChanged.connect(self._rerun)
+        self.mode_combo.currentIndexChanged.connect(self._rerun)
+        handle.dataset_changed.connect(self._dataset_changed)
+
+    def _dataset_changed(self) -> None:
+        n = len(self.handle.dataset.test_x)
+        for spin in (self.index_a, self.index_b):
+            spin.setRange(0, n - 1)
+        self.requested = False
+        self._thumbs()
+        self.refresh()
+
+    def _thumbs(self) -> None:
+        data = self.handle.dataset
+        if data is None:
+            return
+        for spin, thumb, label in ((self.index_a, self.thumb_a, self.label_a), (self.index_b, self.thumb_b, self.label_b)):
+            thumb.show_grid(data.test_x[spin.value() : spin.value() + 1].numpy(), 1, 1)
+            label.setText(f"label {int(data.test_y[spin.value()])}")
+        self._rerun()
+
+    def _random_pair(self) -> None:
+        n = self.index_a.maximum() + 1
+        a, b = self._rng.choice(n, size=2, replace=False)
+        self.index_a.setValue(int(a))
+        self.index_b.setValue(int(b))
+
+    def _rerun(self) -> None:
+        if self.requested:
+            self.refresh()
+
+    def run(self) -> None:
+        """Interpolate the chosen pair (the Interpolate button)."""
+        self.requested = True
+        self.refresh()
+
+    def compute_grid(self):
+        if not self.requested:
+            self._why = "Pick images A and B, then press Interpolate."
+            return None
+        a = self.handle.test_image(self.index_a.value())
+        b = self.handle.test_image(self.index_b.value())
+        mu = self.handle.posterior_mean(torch.cat([a, b]))
+        z = interpolate(mu[0], mu[1], self.steps_spin.value(), self.mode_combo.currentData())
+        decoded = self.handle.decode(z)
+        images = np.concatenate([a.numpy(), decoded, b.numpy()])
+        return images, 1, len(images)
+
+    def empty_caption(self) -> str:
+        if not self.handle.ready:
+            return super().empty_caption()
+        return getattr(self, "_why", "")
+
+    def grid_caption(self) -> str:
+        mode = "linear" if self.mode_combo.currentData() == "linear" else "spherical (slerp)"
+        return (
+            f"Test image #{self.index_a.value()} (left), {self.steps_spin.value()} decoded points on the {mode} "
+            f"path between the posterior means mu_A and mu_B (ends included), test image "
+            f"#{self.index_b.value()} (right). Weights: snapshot {self.handle.version}."
+        )

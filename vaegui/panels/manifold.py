@@ -1,0 +1,117 @@
+"""The 2-D manifold grid (Kingma & Welling 2014, Fig. 4), made interactive."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QSpinBox, QVBoxLayout, QWidget
+
+from models.latent import manifold_latents
+from vaegui.widgets import GridPanel
+
+
+class ManifoldPanel(GridPanel):
+    """A G×G grid of decoded images at z = Φ⁻¹(u) over the unit square.
+
+    For D > 2 the user picks the two spanned dimensions; the others are held at 0
+    (the prior mean) or at the posterior mean of a chosen test image.
+    """
+
+    title = "manifold"
+    display_padding = 0
+
+    def __init__(self, handle, settings=None, parent: QWidget | None = None):
+        super().__init__(handle, settings, parent)
+        self.grid_spin = QSpinBox()
+        self.grid_spin.setRange(2, 40)
+        self.grid_spin.setValue(20)
+        self.grid_spin.setToolTip("G: images per side")
+        self.dim_x = QSpinBox()
+        self.dim_y = QSpinBox()
+        self.dim_x.setToolTip("Latent dimension that grows left → right")
+        self.dim_y.setToolTip("Latent dimension that grows bottom → top")
+        self.hold_combo = QComboBox()
+        self.hold_combo.addItem("0 (prior mean)", "zero")
+        self.hold_combo.addItem("posterior mean of test image", "image")
+        self.hold_index = QSpinBox()
+        self.hold_index.setPrefix("#")
+        self.hold_index.setEnabled(False)
+        form = QFormLayout()
+        form.addRow("Grid size G:", self.grid_spin)
+        dims = QHBoxLayout()
+        dims.addWidget(self.dim_x)
+        dims.addWidget(self.dim_y)
+        form.addRow("Dimensions (x, y):", dims)
+        hold = QHBoxLayout()
+        hold.addWidget(self.hold_combo, 1)
+        hold.addWidget(self.hold_index)
+        form.addRow("Other dimensions held at:", hold)
+        form.addRow(self.export_button)
+        side = QVBoxLayout()
+        side.addLayout(form)
+        side.addWidget(self.caption)
+        side.addStretch(1)
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.grid_view, 3)
+        layout.addLayout(side, 1)
+        for spin in (self.grid_spin, self.dim_x, self.dim_y, self.hold_index):
+            spin.valueChanged.connect(self.refresh)
+        self.hold_combo.currentIndexChanged.connect(self._hold_changed)
+        handle.changed.connect(self._sync_ranges)
+        handle.dataset_changed.connect(self._sync_ranges)
+        self._sync_ranges()
+
+    def _hold_changed(self) -> None:
+        self.hold_index.setEnabled(self.hold_combo.currentData() == "image" and self.handle.latent_dim > 2)
+        self.refresh()
+
+    def _sync_ranges(self) -> None:
+        d = self.handle.latent_dim
+        for spin, default in ((self.dim_x, 0), (self.dim_y, 1)):
+            spin.blockSignals(True)
+            spin.setRange(0, max(d - 1, 1))
+            if spin.value() >= d:
+                spin.setValue(default)
+            spin.setEnabled(d > 2)
+            spin.blockSignals(False)
+        self.hold_combo.setEnabled(d > 2)
+        if self.handle.dataset is not None:
+            self.hold_index.blockSignals(True)
+            self.hold_index.setRange(0, len(self.handle.dataset.test_x) - 1)
+            self.hold_index.blockSignals(False)
+        self.hold_index.setEnabled(self.hold_combo.currentData() == "image" and d > 2)
+
+    def dims(self) -> tuple[int, int]:
+        return self.dim_x.value(), self.dim_y.value()
+
+    def compute_grid(self):
+        d = self.handle.latent_dim
+        i, j = self.dims() if d > 2 else (0, 1)
+        if i == j:
+            self._why = "Pick two different dimensions."
+            return None
+        base = None
+        if d > 2 and self.hold_combo.currentData() == "image":
+            base = self.handle.posterior_mean(self.handle.test_image(self.hold_index.value()))[0]
+        g = self.grid_spin.value()
+        images = self.handle.decode(manifold_latents(g, d, (i, j), base))
+        self._why = ""
+        self._axes = (i, j)
+        return images, g, g
+
+    def empty_caption(self) -> str:
+        return getattr(self, "_why", "") or super().empty_caption()
+
+    def grid_caption(self) -> str:
+        i, j = self._axes
+        g = self.grid_spin.value()
+        held = ""
+        if self.handle.latent_dim > 2:
+            held = (
+                " Other dimensions at 0."
+                if self.hold_combo.currentData() == "zero"
+                else f" Other dimensions at the posterior mean of test image #{self.hold_index.value()}."
+            )
+        return (
+            f"z{i} grows left → right, z{j} bottom → top, at Φ⁻¹ of a uniform {g}×{g} grid "
+            f"on the unit square (Kingma & Welling 2014, Fig. 4).{held} "
+            f"Weights: snapshot {self.handle.version}."
+        )

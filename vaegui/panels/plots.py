@@ -1,0 +1,228 @@
+"""Live training plots: −ELBO, reconstruction and KL per step (train) and per epoch
+(test), nats per image, on linked step axes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.exporters import ImageExporter
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+
+from models.trainer import EpochEnd, StepBatch
+
+#: (key, title) of the three plots.
+TERMS = (("neg_elbo", "−ELBO"), ("recon", "Reconstruction −E[log p(x|z)]"), ("kl", "KL(q(z|x) ‖ p(z))"))
+
+
+class GrowingBuffer:
+    """An append-only float array with amortised O(1) appends (capacity doubling)."""
+
+    def __init__(self, capacity: int = 1024):
+        self._data = np.empty(capacity, dtype=np.float64)
+        self.size = 0
+
+    def extend(self, values) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        need = self.size + len(values)
+        if need > len(self._data):
+            new = np.empty(max(need, 2 * len(self._data)), dtype=np.float64)
+            new[: self.size] = self._data[: self.size]
+            self._data = new
+        self._data[self.size : need] = values
+        self.size = need
+
+    @property
+    def data(self) -> np.ndarray:
+        return self._data[: self.size]
+
+    def clear(self) -> None:
+        self.size = 0
+
+
+def ema(values: np.ndarray, weight: float, start: int = 0, prev: np.ndarray | None = None) -> np.ndarray:
+    """TensorBoard's debiased exponential moving average of ``values[start:]``.
+
+    ``prev`` holds the already smoothed ``values[:start]`` so that new points cost O(new).
+    """
+    out = np.empty(len(values))
+    if prev is not None:
+        out[:start] = prev[:start]
+    if weight <= 0:
+        out[start:] = values[start:]
+        return out
+    # Recover the biased accumulator from the last debiased value.
+    acc = out[start - 1] * (1 - weight**start) if start > 0 else 0.0
+    for i in range(start, len(values)):
+        acc = acc * weight + (1 - weight) * values[i]
+        out[i] = acc / (1 - weight ** (i + 1))
+    return out
+
+
+class PlotsPanel(QWidget):
+    """Three linked plots, a smoothing slider, a log-y toggle and a cursor readout.
+
+    Metrics are buffered as they arrive and drawn by a ~30 Hz timer, only when
+    something changed.
+    """
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True)
+        self.layout_widget = pg.GraphicsLayoutWidget()
+        self.layout_widget.setBackground("w")
+        self.plots: dict[str, pg.PlotItem] = {}
+        self.train_raw: dict[str, pg.PlotDataItem] = {}
+        self.train_smooth: dict[str, pg.PlotDataItem] = {}
+        self.test_curves: dict[str, pg.PlotDataItem] = {}
+        first = None
+        for col, (key, title) in enumerate(TERMS):
+            plot = self.layout_widget.addPlot(row=0, col=col, title=title)
+            plot.setLabel("bottom", "step")
+            plot.setLabel("left", "nats per image")
+            plot.showGrid(x=True, y=True, alpha=0.25)
+            plot.setClipToView(True)
+            plot.setDownsampling(auto=True, mode="peak")
+            legend = plot.addLegend(offset=(-10, 10))
+            self.train_raw[key] = plot.plot(pen=pg.mkPen((31, 119, 180, 60), width=1))
+            self.train_smooth[key] = plot.plot(pen=pg.mkPen((31, 119, 180), width=2), name="train")
+            self.test_curves[key] = plot.plot(
+                pen=pg.mkPen((214, 39, 40), width=2), symbol="o", symbolSize=6,
+                symbolBrush=(214, 39, 40), name="test (per epoch)",
+            )
+            legend.setLabelTextColor("k")
+            if first is None:
+                first = plot
+            else:
+                plot.setXLink(first)
+            self.plots[key] = plot
+
+        self.smoothing = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing.setRange(0, 99)
+        self.smoothing.setValue(60)
+        self.smoothing.setToolTip("Exponential moving average of the train curves, as in TensorBoard")
+        self.smoothing_label = QLabel()
+        self.log_check = QCheckBox("Log y")
+        self.log_check.setToolTip("Logarithmic y axes")
+        self.readout = QLabel("Move the mouse over a plot to read values.")
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Smoothing:"))
+        controls.addWidget(self.smoothing, 1)
+        controls.addWidget(self.smoothing_label)
+        controls.addWidget(self.log_check)
+        controls.addWidget(self.readout, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.layout_widget, 1)
+        layout.addLayout(controls)
+
+        self.steps = GrowingBuffer()
+        self.train = {key: GrowingBuffer() for key, _ in TERMS}
+        self.loss = GrowingBuffer()
+        self._smoothed: dict[str, np.ndarray] = {key: np.empty(0) for key, _ in TERMS}
+        self.epochs: list[EpochEnd] = []
+        self._dirty = False
+        self._smoothed_upto = 0
+
+        self.smoothing.valueChanged.connect(self._smoothing_changed)
+        self.log_check.toggled.connect(self._set_log)
+        self.layout_widget.scene().sigMouseMoved.connect(self._mouse_moved)
+        self.timer = QTimer(self)
+        self.timer.setInterval(33)
+        self.timer.timeout.connect(self.redraw)
+        self.timer.start()
+        self._smoothing_changed()
+
+    # -- data in ---------------------------------------------------------------------------
+    def clear(self) -> None:
+        self.steps.clear()
+        for buf in self.train.values():
+            buf.clear()
+        self.loss.clear()
+        self.epochs = []
+        self._smoothed_upto = 0
+        self._dirty = True
+
+    def add_steps(self, batch: StepBatch) -> None:
+        self.steps.extend(batch.steps)
+        self.train["neg_elbo"].extend(batch.neg_elbo)
+        self.train["recon"].extend(batch.recon)
+        self.train["kl"].extend(batch.kl)
+        self.loss.extend(batch.loss)
+        self._dirty = True
+
+    def add_epoch(self, end: EpochEnd) -> None:
+        self.epochs.append(end)
+        self._dirty = True
+
+    # -- drawing ---------------------------------------------------------------------------
+    @property
+    def smoothing_weight(self) -> float:
+        return self.smoothing.value() / 100.0
+
+    def _smoothing_changed(self) -> None:
+        self.smoothing_label.setText(f"{self.smoothing_weight:.2f}")
+        self._smoothed_upto = 0
+        self._dirty = True
+
+    def _set_log(self, on: bool) -> None:
+        for plot in self.plots.values():
+            plot.setLogMode(y=on)
+
+    def point_counts(self) -> dict[str, int]:
+        """Points drawn per curve: ``{"train": steps, "test": epochs}`` (what a person sees)."""
+        x, _y = self.train_smooth["neg_elbo"].getData()
+        tx, _ty = self.test_curves["neg_elbo"].getData()
+        return {"train": 0 if x is None else len(x), "test": 0 if tx is None else len(tx)}
+
+    def redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        x = self.steps.data
+        w = self.smoothing_weight
+        for key, _title in TERMS:
+            y = self.train[key].data
+            self._smoothed[key] = ema(y, w, self._smoothed_upto, self._smoothed[key])
+            self.train_raw[key].setData(x, y)
+            self.train_smooth[key].setData(x, self._smoothed[key])
+            ex = np.array([e.step for e in self.epochs], dtype=np.float64)
+            ey = np.array([getattr(e, f"test_{key}") for e in self.epochs], dtype=np.float64)
+            self.test_curves[key].setData(ex, ey)
+        self._smoothed_upto = len(x)
+
+    def _mouse_moved(self, pos) -> None:
+        for key, title in TERMS:
+            plot = self.plots[key]
+            if plot.sceneBoundingRect().contains(pos):
+                p = plot.vb.mapSceneToView(pos)
+                y = 10 ** p.y() if self.log_check.isChecked() else p.y()
+                text = f"step {p.x():,.0f} · {title.split(' ')[0]} {y:,.2f} nats"
+                n = self.steps.size
+                if n:
+                    i = int(np.clip(np.searchsorted(self.steps.data, p.x()), 0, n - 1))
+                    text += f" · train at step {int(self.steps.data[i])}: {self._smoothed[key][i]:,.2f} (smoothed)"
+                self.readout.setText(text)
+                return
+
+    # -- export ----------------------------------------------------------------------------
+    def export_png(self, path: str) -> None:
+        """Save the three plots as one PNG (pyqtgraph's ImageExporter)."""
+        self.redraw()
+        exporter = ImageExporter(self.layout_widget.ci)
+        exporter.export(path)
+
+    def metrics_rows(self) -> tuple[list[str], list[list[object]]]:
+        """CSV header and rows: every step (split ``train``) and every epoch (split ``test``)."""
+        header = ["split", "step", "epoch", "neg_elbo_nats", "recon_nats", "kl_nats", "loss_nats"]
+        rows: list[list[object]] = []
+        loss = self.loss.data
+        epoch_of_step = np.searchsorted([e.step for e in self.epochs], self.steps.data, side="left") + 1
+        for i, step in enumerate(self.steps.data):
+            rows.append(
+                ["train", int(step), int(epoch_of_step[i]), self.train["neg_elbo"].data[i],
+                 self.train["recon"].data[i], self.train["kl"].data[i], loss[i]]
+            )
+        for e in self.epochs:
+            rows.append(["test", e.step, e.epoch, e.test_neg_elbo, e.test_recon, e.test_kl, ""])
+        return header, rows

@@ -1,0 +1,112 @@
+"""Random samples from the prior, and a preview of the dataset."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QPushButton, QSpinBox, QVBoxLayout, QWidget
+
+from models.latent import prior_samples
+from vaegui.widgets import GridPanel
+
+
+def _side(panel: GridPanel, form: QFormLayout) -> None:
+    form.addRow(panel.export_button)
+    side = QVBoxLayout()
+    side.addLayout(form)
+    side.addWidget(panel.caption)
+    side.addStretch(1)
+    layout = QHBoxLayout(panel)
+    layout.addWidget(panel.grid_view, 3)
+    layout.addLayout(side, 1)
+
+
+class SamplesPanel(GridPanel):
+    """A grid of decoded prior samples z ~ N(0, I), reproducible for a seed."""
+
+    title = "samples"
+
+    def __init__(self, handle, settings=None, parent: QWidget | None = None):
+        super().__init__(handle, settings, parent)
+        self.rows_spin = QSpinBox()
+        self.rows_spin.setRange(1, 32)
+        self.rows_spin.setValue(8)
+        self.cols_spin = QSpinBox()
+        self.cols_spin.setRange(1, 32)
+        self.cols_spin.setValue(8)
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.new_button = QPushButton("New samples")
+        self.new_button.setToolTip("Draw with the next seed (Ctrl+R)")
+        self.new_button.clicked.connect(lambda: self.seed_spin.setValue(self.seed_spin.value() + 1))
+        form = QFormLayout()
+        form.addRow("Rows:", self.rows_spin)
+        form.addRow("Columns:", self.cols_spin)
+        form.addRow("Seed:", self.seed_spin)
+        form.addRow(self.new_button)
+        _side(self, form)
+        for spin in (self.rows_spin, self.cols_spin, self.seed_spin):
+            spin.valueChanged.connect(self.refresh)
+
+    def compute_grid(self):
+        rows, cols = self.rows_spin.value(), self.cols_spin.value()
+        z = prior_samples(rows * cols, self.handle.latent_dim, self.seed_spin.value())
+        return self.handle.decode(z), rows, cols
+
+    def grid_caption(self) -> str:
+        return (
+            f"Mean images E[x|z] of {self.rows_spin.value() * self.cols_spin.value()} draws z ~ N(0, I), "
+            f"seed {self.seed_spin.value()}. Weights: snapshot {self.handle.version}."
+        )
+
+
+class DataPanel(GridPanel):
+    """A page of the test split's real images (shown before any model exists)."""
+
+    title = "data"
+
+    def __init__(self, handle, settings=None, parent: QWidget | None = None):
+        super().__init__(handle, settings, parent)
+        self.page_spin = QSpinBox()
+        self.page_spin.setPrefix("page ")
+        self.page_spin.setMinimum(1)
+        form = QFormLayout()
+        form.addRow("Test images:", self.page_spin)
+        _side(self, form)
+        self.page_spin.valueChanged.connect(self.refresh)
+        handle.dataset_changed.connect(self._dataset_changed)
+
+    PER_PAGE = 100
+
+    def _dataset_changed(self) -> None:
+        n = len(self.handle.dataset.test_x)
+        self.page_spin.setMaximum(max(1, (n + self.PER_PAGE - 1) // self.PER_PAGE))
+        self.page_spin.setSuffix(f" of {self.page_spin.maximum()}")
+        self._on_model_changed()
+
+    def refresh(self) -> None:
+        # Data needs no model: show it whatever the model's state.
+        self._stale = False
+        grid = self.compute_grid()
+        self._grid = grid
+        if grid is not None:
+            self.grid_view.show_grid(*grid, self.display_padding)
+            self.caption.setText(self.grid_caption())
+            self.export_button.setEnabled(True)
+
+    def compute_grid(self):
+        data = self.handle.dataset
+        if data is None:
+            return None
+        start = (self.page_spin.value() - 1) * self.PER_PAGE
+        images = data.test_x[start : start + self.PER_PAGE].numpy()
+        return images, 10, 10
+
+    def grid_caption(self) -> str:
+        data = self.handle.dataset
+        start = (self.page_spin.value() - 1) * self.PER_PAGE
+        end = min(start + self.PER_PAGE, len(data.test_x))
+        labels = " ".join(str(int(v)) for v in data.test_y[start : min(start + 10, end)])
+        return (
+            f"{data.title}: test images #{start}–#{end - 1} of {len(data.test_x)} "
+            f"(training split: {len(data.train_x)}). First row's labels: {labels}. "
+            "These are the indices the other panels pick images by."
+        )

@@ -1,0 +1,253 @@
+"""The training form: dataset, model and optimiser settings, Train / Pause / Stop,
+progress with samples/s and ETA, and the error banner."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from models.config import ModelConfig, TrainConfig
+from models.data import DATASETS
+from models.trainer import StepBatch, available_devices
+
+
+def format_duration(seconds: float) -> str:
+    """``h:mm:ss`` or ``m:ss``."""
+    seconds = max(0, int(round(seconds)))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class TrainingPanel(QWidget):
+    """The form. ``train_requested`` / ``pause_requested`` / ``stop_requested`` are
+    emitted by the buttons; the window decides what they do."""
+
+    train_requested = Signal()
+    pause_requested = Signal()
+    stop_requested = Signal()
+    dataset_selected = Signal(str)
+
+
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.settings = settings
+        self.dataset_combo = QComboBox()
+        for key, title in DATASETS.items():
+            self.dataset_combo.addItem(title, key)
+        self.dataset_combo.setToolTip("The images to train on (shipped with the app, no download)")
+        self.latent_spin = QSpinBox()
+        self.latent_spin.setRange(2, 64)
+        self.latent_spin.setValue(20)
+        self.latent_spin.setToolTip("D, the number of latent dimensions (2 gives the classic manifold figure)")
+        self.hidden_spin = QSpinBox()
+        self.hidden_spin.setRange(8, 4096)
+        self.hidden_spin.setValue(400)
+        self.hidden_spin.setToolTip("Width of the hidden layer of the encoder and the decoder")
+        self.beta_spin = QDoubleSpinBox()
+        self.beta_spin.setRange(0.0, 100.0)
+        self.beta_spin.setDecimals(2)
+        self.beta_spin.setSingleStep(0.5)
+        self.beta_spin.setValue(1.0)
+        self.beta_spin.setToolTip("β: weight of the KL term in the training loss (β-VAE). Plots show the true ELBO.")
+        self.lr_spin = QDoubleSpinBox()
+        self.lr_spin.setRange(1e-6, 10.0)
+        self.lr_spin.setDecimals(6)
+        self.lr_spin.setSingleStep(1e-4)
+        self.lr_spin.setValue(1e-3)
+        self.lr_spin.setToolTip("Adam learning rate")
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 8192)
+        self.batch_spin.setValue(128)
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 100000)
+        self.epochs_spin.setValue(10)
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setValue(0)
+        self.seed_spin.setToolTip("Seeds the initial weights, the batch order and the reparameterization noise")
+        self.device_combo = QComboBox()
+        self.device_combo.addItem("auto (best available)", "auto")
+        for name in available_devices():
+            self.device_combo.addItem(name, name)
+        self.precision_combo = QComboBox()
+        for label, key in (("auto", "auto"), ("float32", "fp32"), ("bfloat16 matmuls", "bf16")):
+            self.precision_combo.addItem(label, key)
+        self.precision_combo.setToolTip(
+            "Matmul precision of training steps; auto uses bfloat16 where the hardware runs it natively. "
+            "Evaluation and the reported ELBO are always float32."
+        )
+
+        data_box = QGroupBox("Data")
+        data_form = QFormLayout(data_box)
+        data_form.addRow("Dataset:", self.dataset_combo)
+        self.data_label = QLabel()
+        self.data_label.setWordWrap(True)
+        data_form.addRow(self.data_label)
+        model_box = QGroupBox("Model: MLP VAE, Bernoulli likelihood")
+        model_form = QFormLayout(model_box)
+        model_form.addRow("Latent dimensions:", self.latent_spin)
+        model_form.addRow("Hidden width:", self.hidden_spin)
+        self.model_card = QLabel()
+        self.model_card.setWordWrap(True)
+        model_form.addRow(self.model_card)
+        train_box = QGroupBox("Training")
+        train_form = QFormLayout(train_box)
+        train_form.addRow("β (KL weight):", self.beta_spin)
+        train_form.addRow("Learning rate:", self.lr_spin)
+        train_form.addRow("Batch size:", self.batch_spin)
+        train_form.addRow("Epochs:", self.epochs_spin)
+        train_form.addRow("Seed:", self.seed_spin)
+        train_form.addRow("Device:", self.device_combo)
+        train_form.addRow("Precision:", self.precision_combo)
+
+        self.train_button = QPushButton("Train")
+        self.train_button.setToolTip("Train a new model with these settings (Ctrl+Return)")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("Pause or resume training (Ctrl+P)")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop training after the current step (Ctrl+.)")
+        buttons = QHBoxLayout()
+        for b in (self.train_button, self.pause_button, self.stop_button):
+            buttons.addWidget(b)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("Not started")
+        self.speed_label = QLabel("")
+        self.speed_label.setWordWrap(True)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(
+            "QLabel { color: #8b0000; background: #fde8e8; border: 1px solid #e0a0a0; padding: 4px; }"
+        )
+        self.error_label.hide()
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(data_box)
+        layout.addWidget(model_box)
+        layout.addWidget(train_box)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.speed_label)
+        layout.addWidget(self.error_label)
+        layout.addStretch(1)
+
+        self.train_button.clicked.connect(self.train_requested)
+        self.pause_button.clicked.connect(self.pause_requested)
+        self.stop_button.clicked.connect(self.stop_requested)
+        self.dataset_combo.currentIndexChanged.connect(
+            lambda _i: self.dataset_selected.emit(self.dataset_combo.currentData())
+        )
+        self.latent_spin.valueChanged.connect(self._update_model_card)
+        self.hidden_spin.valueChanged.connect(self._update_model_card)
+        self._input_dim = 784
+        self._restore()
+        self.set_running(False)
+        self._update_model_card()
+
+    # -- configs ---------------------------------------------------------------------------
+    def dataset_key(self) -> str:
+        return self.dataset_combo.currentData()
+
+    def set_dataset_key(self, key: str) -> None:
+        i = self.dataset_combo.findData(key)
+        if i >= 0:
+            self.dataset_combo.setCurrentIndex(i)
+
+    def set_data_info(self, text: str, input_dim: int) -> None:
+        self.data_label.setText(text)
+        self._input_dim = input_dim
+        self._update_model_card()
+
+    def model_config(self, input_shape: tuple[int, int, int]) -> ModelConfig:
+        return ModelConfig(input_shape=input_shape, latent_dim=self.latent_spin.value(), hidden_dim=self.hidden_spin.value())
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(
+            epochs=self.epochs_spin.value(),
+            batch_size=self.batch_spin.value(),
+            lr=self.lr_spin.value(),
+            beta=self.beta_spin.value(),
+            seed=self.seed_spin.value(),
+            device=self.device_combo.currentData(),
+            precision=self.precision_combo.currentData(),
+        )
+
+    def _update_model_card(self) -> None:
+        d_in, h, d = self._input_dim, self.hidden_spin.value(), self.latent_spin.value()
+        params = (d_in * h + h) + 2 * (h * d + d) + (d * h + h) + (h * d_in + d_in)
+        self.model_card.setText(f"{d_in}-{h}-{d} encoder, {d}-{h}-{d_in} decoder · {params:,} parameters")
+
+    # -- state -----------------------------------------------------------------------------
+    def set_running(self, running: bool, paused: bool = False) -> None:
+        for w in (
+            self.dataset_combo, self.latent_spin, self.hidden_spin, self.beta_spin, self.lr_spin,
+            self.batch_spin, self.epochs_spin, self.seed_spin, self.device_combo, self.precision_combo,
+            self.train_button,
+        ):
+            w.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.stop_button.setEnabled(running)
+        self.pause_button.setText("Resume" if paused else "Pause")
+
+    def show_error(self, message: str) -> None:
+        self.error_label.setText(message)
+        self.error_label.setVisible(bool(message))
+
+    def show_progress(self, batch: StepBatch, epochs: int) -> None:
+        done = (batch.epoch - 1) * batch.steps_per_epoch + batch.step_in_epoch
+        self.progress.setRange(0, batch.total_steps)
+        self.progress.setValue(done)
+        self.progress.setFormat(
+            f"Epoch {batch.epoch}/{epochs} · step {done}/{batch.total_steps} (%p%)"
+        )
+        remaining = (batch.total_steps - done) * (self.batch_spin.value())
+        eta = remaining / batch.samples_per_s if batch.samples_per_s > 0 else 0.0
+        self.speed_label.setText(f"{batch.samples_per_s:,.0f} samples/s · ETA {format_duration(eta)}")
+
+    # -- remembered settings ---------------------------------------------------------------
+    def _widgets(self):
+        return {
+            "dataset": self.dataset_combo, "latent": self.latent_spin, "hidden": self.hidden_spin,
+            "beta": self.beta_spin, "lr": self.lr_spin, "batch": self.batch_spin, "epochs": self.epochs_spin,
+            "seed": self.seed_spin, "device": self.device_combo, "precision": self.precision_combo,
+        }
+
+    def save_settings(self) -> None:
+        if self.settings is None:
+            return
+        for key, w in self._widgets().items():
+            value = w.currentData() if isinstance(w, QComboBox) else w.value()
+            self.settings.setValue(f"form/{key}", value)
+
+    def _restore(self) -> None:
+        if self.settings is None:
+            return
+        for key, w in self._widgets().items():
+            value = self.settings.value(f"form/{key}")
+            if value is None:
+                continue
+            try:
+                if isinstance(w, QComboBox):
+                    i = w.findData(value)
+                    if i >= 0:
+                        w.setCurrentIndex(i)
+                elif isinstance(w, QDoubleSpinBox):
+                    w.setValue(float(value))
+                else:
+                    w.setValue(int(value))
+            except (TypeError, ValueError):
+                continue  # a damaged settings file must not stop the app

@@ -1,0 +1,78 @@
+"""The GUI side of a model: a CPU copy of the newest weight snapshot that every
+panel decodes from, and the data the panels pick images from."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PySide6.QtCore import QObject, Signal
+
+from models.config import ModelConfig
+from models.data import ImageDataset
+from models.vae import MLPVAE
+
+
+class ModelHandle(QObject):
+    """Holds the dataset and a CPU decoding copy of the model for the GUI thread.
+
+    Weights arrive as versioned snapshots from the training worker; only a snapshot
+    newer than the one held is loaded. ``changed`` is emitted when the weights or
+    the model change, ``dataset_changed`` when another dataset is chosen.
+    """
+
+    changed = Signal()
+    dataset_changed = Signal()
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.dataset: ImageDataset | None = None
+        self.model: MLPVAE | None = None
+        self.version = -1
+
+    @property
+    def ready(self) -> bool:
+        """True when a model with at least one snapshot is loaded."""
+        return self.model is not None and self.version >= 0
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.latent_dim if self.model is not None else 0
+
+    def set_dataset(self, dataset: ImageDataset) -> None:
+        self.dataset = dataset
+        self.dataset_changed.emit()
+
+    def new_model(self, config: ModelConfig) -> None:
+        """Replace the model by a fresh one; panels stay empty until its first snapshot."""
+        self.model = MLPVAE(config).eval()
+        self.version = -1
+        self.changed.emit()
+
+    def load_snapshot(self, version: int, state: dict[str, torch.Tensor]) -> bool:
+        """Load a weight snapshot if it is newer than the one held; returns whether it was."""
+        if self.model is None or version <= self.version:
+            return False
+        self.model.load_state_dict(state)
+        self.version = version
+        self.changed.emit()
+        return True
+
+    @torch.inference_mode()
+    def decode(self, z: torch.Tensor) -> np.ndarray:
+        """Mean images ``(N, C, H, W)``, pixels in [0, 1], for latents ``(N, D)``."""
+        assert self.model is not None
+        return self.model.decode(z.float()).numpy()
+
+    @torch.inference_mode()
+    def posterior_mean(self, images: torch.Tensor) -> torch.Tensor:
+        """Posterior means ``mu`` ``(N, D)`` of images ``(N, C, H, W)``."""
+        assert self.model is not None
+        return self.model.encode(images.float())[0]
+
+    def test_image(self, index: int) -> torch.Tensor:
+        """Test-split image ``index`` as ``(1, C, H, W)``; raises IndexError when out of range."""
+        assert self.dataset is not None
+        n = len(self.dataset.test_x)
+        if not 0 <= index < n:
+            raise IndexError(f"image index {index} outside 0..{n - 1}")
+        return self.dataset.test_x[index : index + 1]

@@ -1,0 +1,242 @@
+"""Shared widgets: the image-grid view, the export dialog, and the base class of
+every panel that shows an exportable grid of decoded images."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from models.latent import grid_size, tile_images
+from vaegui.export import save_grid_png
+
+
+def show_message(parent: QWidget, icon: QMessageBox.Icon, title: str, text: str, details: str = "") -> QMessageBox:
+    """A window-modal message box that does not block the caller (``open()``)."""
+    box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
+    if details:
+        box.setDetailedText(details)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box
+
+
+class PaintedImageItem(pg.ImageItem):
+    """An ImageItem that reports when it has painted (used to measure latency)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.on_paint = None
+
+    def paint(self, p, *args):
+        super().paint(p, *args)
+        if self.on_paint is not None:
+            self.on_paint()
+
+
+class ImageGridView(pg.GraphicsView):
+    """Shows a grid of images ``(N, C, H, W)`` (pixels in [0, 1]) as one picture,
+    upright, with fixed levels (0, 1) and a locked aspect ratio."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent, background="w")
+        self.view = pg.ViewBox(lockAspect=True, enableMouse=False, invertY=True, enableMenu=False)
+        self.setCentralItem(self.view)
+        self.item = PaintedImageItem()
+        self.item.setOpts(axisOrder="row-major")
+        self.view.addItem(self.item)
+        self.pixels: np.ndarray | None = None
+        self.setMinimumSize(160, 160)
+
+    def show_grid(self, images: np.ndarray, rows: int, cols: int, padding: int = 0) -> None:
+        pixels = tile_images(images, rows, cols, scale=1, padding=padding)
+        self.pixels = pixels
+        self.item.setImage(pixels, levels=(0.0, 1.0), autoLevels=False)
+        self.view.autoRange(padding=0.0)
+
+    def clear(self) -> None:
+        self.pixels = None
+        self.item.clear()
+
+
+class ExportDialog(QDialog):
+    """Asks for the PNG path, the integer upscale and the padding of a grid export,
+    and shows the resulting pixel size as they change."""
+
+    def __init__(self, parent: QWidget, rows: int, cols: int, tile_hw: tuple[int, int], default_path: str):
+        super().__init__(parent)
+        self.setWindowTitle("Export grid as PNG")
+        self.rows, self.cols, self.tile_hw = rows, cols, tile_hw
+        self.path_edit = QLineEdit(default_path)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(browse)
+        self.scale_spin = QSpinBox()
+        self.scale_spin.setRange(1, 64)
+        self.scale_spin.setValue(4)
+        self.scale_spin.setSuffix("×")
+        self.padding_spin = QSpinBox()
+        self.padding_spin.setRange(0, 256)
+        self.padding_spin.setValue(2)
+        self.padding_spin.setSuffix(" px")
+        self.size_label = QLabel()
+        form = QFormLayout()
+        form.addRow("File:", path_row)
+        form.addRow("Upscale:", self.scale_spin)
+        form.addRow("Padding:", self.padding_spin)
+        form.addRow("Image size:", self.size_label)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self._accept_if_valid)
+        buttons.rejected.connect(self.reject)
+        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+        self.scale_spin.valueChanged.connect(self._update_size)
+        self.padding_spin.valueChanged.connect(self._update_size)
+        self._update_size()
+
+    def output_size(self) -> tuple[int, int]:
+        """``(width, height)`` in pixels of the file that will be written."""
+        h, w = grid_size(self.rows, self.cols, self.tile_hw, self.scale_spin.value(), self.padding_spin.value())
+        return w, h
+
+    def _update_size(self) -> None:
+        w, h = self.output_size()
+        self.size_label.setText(f"{w} × {h} pixels")
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export grid as PNG", self.path_edit.text(), "PNG images (*.png)")
+        if path:
+            self.path_edit.setText(path)
+
+    def _accept_if_valid(self) -> None:
+        path = self.path_edit.text().strip()
+        if not path:
+            QMessageBox.warning(self, "Export", "Choose a file name first.")
+            return
+        if not path.lower().endswith(".png"):
+            self.path_edit.setText(path + ".png")
+        self.accept()
+
+
+class GridPanel(QWidget):
+    """Base of the panels that show a decoded-image grid.
+
+    A subclass implements :meth:`compute_grid` (returning ``(images, rows, cols)`` or
+    ``None`` when nothing can be shown) and calls :meth:`refresh` when its inputs
+    change. New weights arrive through :class:`~vaegui.session.ModelHandle`; a hidden
+    panel only marks itself stale and redraws when it is shown.
+    """
+
+    exported = Signal(str)
+    title = "grid"
+    #: white pixels between tiles on screen (exports choose their own padding)
+    display_padding = 1
+
+    def __init__(self, handle, settings: QSettings | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.handle = handle
+        self.settings = settings
+        self.grid_view = ImageGridView()
+        self.caption = QLabel(GridPanel.empty_caption(self))
+        self.caption.setWordWrap(True)
+        self.export_button = QPushButton("Export PNG…")
+        self.export_button.setToolTip("Save this grid as a PNG file (Ctrl+E)")
+        self.export_button.clicked.connect(self.export_dialog)
+        self.export_button.setEnabled(False)
+        self._stale = True
+        self._grid: tuple[np.ndarray, int, int] | None = None
+        self.last_refresh_s = 0.0
+        handle.changed.connect(self._on_model_changed)
+
+    # -- to implement ---------------------------------------------------------------------
+    def compute_grid(self) -> tuple[np.ndarray, int, int] | None:
+        raise NotImplementedError
+
+    def empty_caption(self) -> str:
+        return "No model yet: choose the settings on the left and press Train (Ctrl+Return)."
+
+    def grid_caption(self) -> str:
+        return ""
+
+    # -- refresh logic ---------------------------------------------------------------------
+    def _on_model_changed(self) -> None:
+        self._stale = True
+        if self.isVisible():
+            self.refresh()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
+
+    def refresh(self) -> None:
+        self._stale = False
+        t0 = time.perf_counter()
+        grid = self.compute_grid() if self.handle.ready else None
+        self._grid = grid
+        if grid is None:
+            self.grid_view.clear()
+            self.caption.setText(self.empty_caption())
+            self.export_button.setEnabled(False)
+        else:
+            images, rows, cols = grid
+            self.grid_view.show_grid(images, rows, cols, self.display_padding)
+            self.caption.setText(self.grid_caption())
+            self.export_button.setEnabled(True)
+        self.last_refresh_s = time.perf_counter() - t0
+
+    @property
+    def current_grid(self) -> tuple[np.ndarray, int, int] | None:
+        return self._grid
+
+    # -- export ----------------------------------------------------------------------------
+    def export_dialog(self) -> ExportDialog | None:
+        """Open the export dialog (non-blocking); the grid is written when it is accepted."""
+        if self._grid is None:
+            return None
+        images, rows, cols = self._grid
+        folder = self.settings.value("export/folder", str(Path.home())) if self.settings else str(Path.home())
+        default = str(Path(folder) / f"{self.title}.png")
+        dialog = ExportDialog(self, rows, cols, images.shape[2:], default)
+        if self.settings is not None:
+            dialog.scale_spin.setValue(int(self.settings.value("export/scale", 4)))
+            dialog.padding_spin.setValue(int(self.settings.value("export/padding", 2)))
+        dialog.accepted.connect(lambda: self._write(dialog, images, rows, cols))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def _write(self, dialog: ExportDialog, images: np.ndarray, rows: int, cols: int) -> None:
+        path = dialog.path_edit.text().strip()
+        scale, padding = dialog.scale_spin.value(), dialog.padding_spin.value()
+        try:
+            w, h = save_grid_png(path, images, rows, cols, scale, padding)
+        except (OSError, ValueError) as exc:
+            show_message(self, QMessageBox.Icon.Critical, "Export failed", f"Could not write {path}:\n{exc}")
+            return
+        if self.settings is not None:
+            self.settings.setValue("export/folder", str(Path(path).parent))
+            self.settings.setValue("export/scale", scale)
+            self.settings.setValue("export/padding", padding)
+        self.exported.emit(f"Saved {path} ({w} × {h} pixels)")
