@@ -140,6 +140,8 @@ class Trainer:
         dataset: the images.
         sync_every: steps between host synchronisations (metrics read-back and the
             non-finite check); 1 on the CPU, where reading back is free.
+        stop_event, run_event: the stop and pause flags, ``threading.Event`` by default;
+            pass ``multiprocessing`` events to control a trainer in another process.
 
     Raises:
         ValueError: if the dataset's image shape differs from ``model_config.input_shape``
@@ -152,6 +154,8 @@ class Trainer:
         train_config: TrainConfig,
         dataset: ImageDataset,
         sync_every: int | None = None,
+        stop_event=None,
+        run_event=None,
     ):
         if tuple(dataset.image_shape) != tuple(model_config.input_shape):
             raise ValueError(
@@ -186,8 +190,8 @@ class Trainer:
         self._perm = torch.empty(0, dtype=torch.int64)
         self._epoch_sums = [0.0, 0.0, 0.0]
         self._step_in_epoch = 0
-        self._stop = threading.Event()
-        self._running = threading.Event()
+        self._stop = stop_event if stop_event is not None else threading.Event()
+        self._running = run_event if run_event is not None else threading.Event()
         self._running.set()
 
     # -- control, callable from any thread -------------------------------------------------

@@ -1,8 +1,10 @@
 """Test set-up: Qt offscreen, pyqtgraph's row-major images, and a guard that fails
-any test leaving a QThread running (napari's ``_dangling_qthreads`` idea)."""
+any test leaving a training process or a QThread running (napari's
+``_dangling_qthreads`` idea)."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -16,27 +18,32 @@ configure_pyqtgraph()
 
 
 @pytest.fixture(autouse=True)
-def no_dangling_qthreads(monkeypatch):
-    started: list[QThread] = []
+def no_dangling_training_process():
+    """Fail any test that leaves a training process (or a QThread) running."""
+    threads: list[QThread] = []
     original = QThread.start
 
     def start(self, *args):
-        started.append(self)
+        threads.append(self)
         return original(self, *args)
 
-    monkeypatch.setattr(QThread, "start", start)
-    yield
+    QThread.start = start
+    try:
+        yield
+    finally:
+        QThread.start = original
+    children = multiprocessing.active_children()
+    for child in children:
+        child.terminate()
+        child.join(5)
+    assert not children, f"training process(es) left running: {children}"
     running = []
-    for thread in started:
+    for thread in threads:
         try:
             if thread.isRunning():
                 running.append(thread)
         except RuntimeError:  # the C++ object was already deleted: it ended
             continue
-    for thread in running:
-        thread.requestInterruption()
-        thread.quit()
-        thread.wait(10000)
     assert not running, f"{len(running)} QThread(s) left running"
 
 

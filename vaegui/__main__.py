@@ -2,4 +2,5 @@ import sys
 
 from vaegui.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # the training process is spawned: importing must not start the app
+    sys.exit(main())

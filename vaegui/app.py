@@ -31,8 +31,12 @@ def run_gui(
         screenshot: before closing, save the window as this PNG (``QWidget.grab``).
         settings_path: an INI file to remember settings in, instead of the user's.
     """
+    import torch
     from PySide6.QtWidgets import QApplication
 
+    # The GUI process only decodes small batches; training runs in its own process
+    # with every core. One thread here keeps the two from oversubscribing the CPU.
+    torch.set_num_threads(1)
     configure_pyqtgraph()
     from vaegui.mainwindow import MainWindow, app_icon
 
@@ -42,6 +46,7 @@ def run_gui(
     app.setWindowIcon(app_icon())
     settings = QSettings(settings_path, QSettings.Format.IniFormat) if settings_path else None
     window = MainWindow(settings=settings, dataset=dataset)
+    window.controller.prewarm()
     window.show()
     if train:
         QTimer.singleShot(0, window.start_training)

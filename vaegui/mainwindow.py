@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
@@ -19,7 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from models.data import DATASETS, load_dataset
-from models.trainer import EpochEnd, StepBatch, Trainer, TrainingDone, resolve_precision
+from models.config import TrainConfig
+from models.trainer import EpochEnd, StepBatch, TrainingDone
 from vaegui import __version__
 from vaegui.export import save_metrics_csv
 from vaegui.panels.interpolation import InterpolationPanel
@@ -55,7 +57,7 @@ class MainWindow(QMainWindow):
         self.resize(1440, 920)
         self.handle = ModelHandle(self)
         self.controller = TrainingController(self)
-        self.trainer: Trainer | None = None
+        self.train_config: TrainConfig | None = None
         self.last_done: TrainingDone | None = None
         self.last_error = ""
 
@@ -101,6 +103,12 @@ class MainWindow(QMainWindow):
         self.form.stop_requested.connect(self.stop_training)
         self.form.dataset_selected.connect(self.select_dataset)
         self.controller.running_changed.connect(self._running_changed)
+        self.controller.started.connect(self._on_started)
+        self.controller.steps.connect(self._on_steps)
+        self.controller.epoch_end.connect(self._on_epoch_end)
+        self.controller.snapshot.connect(self._on_snapshot)
+        self.controller.finished.connect(self._on_finished)
+        self.controller.failed.connect(self._on_failed)
 
         geometry = self.settings.value("window/geometry")
         state = self.settings.value("window/state")
@@ -186,23 +194,17 @@ class MainWindow(QMainWindow):
         try:
             model_config = self.form.model_config(data.image_shape)
             train_config = self.form.train_config()
-            trainer = Trainer(model_config, train_config, data)
-        except (ValueError, RuntimeError) as exc:
+        except ValueError as exc:
             self._show_failure(f"Cannot start training: {exc}")
             return
         self.form.save_settings()
-        self.trainer = trainer
+        self.train_config = train_config
         self.last_done = None
         self.plots.clear()
         self.handle.new_model(model_config)
-        precision = resolve_precision(train_config.precision, trainer.device)
-        self.device_label.setText(f"device: {trainer.device.type} · {precision}")
-        worker = self.controller.start(trainer)
-        worker.steps.connect(self._on_steps)
-        worker.epoch_end.connect(self._on_epoch_end)
-        worker.snapshot.connect(self.handle.load_snapshot)
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
+        self.controller.start(model_config, train_config, data)
+        self.form.progress.setRange(0, 0)  # busy until the first step
+        self.form.progress.setFormat("Starting…")
         self.statusBar().showMessage(
             f"Training {model_config.input_dim}-{model_config.hidden_dim}-{model_config.latent_dim} VAE on "
             f"{data.title} for {train_config.epochs} epochs…"
@@ -224,10 +226,16 @@ class MainWindow(QMainWindow):
             self.controller.stop()
             self.statusBar().showMessage("Stopping after the current step…")
 
+    def _on_started(self, device: str, precision: str) -> None:
+        self.device_label.setText(f"device: {device} · {precision}")
+
+    def _on_snapshot(self, version: int, state: dict) -> None:
+        self.handle.load_snapshot(version, {k: torch.from_numpy(v) for k, v in state.items()})
+
     def _on_steps(self, batch: StepBatch) -> None:
         self.plots.add_steps(batch)
-        if self.trainer is not None:
-            self.form.show_progress(batch, self.trainer.config.epochs)
+        if self.train_config is not None:
+            self.form.show_progress(batch, self.train_config.epochs)
 
     def _on_epoch_end(self, end: EpochEnd) -> None:
         self.plots.add_epoch(end)
@@ -257,6 +265,10 @@ class MainWindow(QMainWindow):
 
     def _running_changed(self, running: bool) -> None:
         self.form.set_running(running, paused=False)
+        if not running and self.form.progress.maximum() == 0:  # ended before its first step
+            self.form.progress.setRange(0, 1)
+            self.form.progress.setValue(0)
+            self.form.progress.setFormat("Not started")
         self.pause_action.setEnabled(running)
         self.stop_action.setEnabled(running)
         self.train_action.setEnabled(not running)
@@ -308,10 +320,11 @@ class MainWindow(QMainWindow):
 
     # -- closing ---------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Stop a running training (it ends within one step), remember the layout, close."""
+        """Stop a running training (it ends within one step), end the training process,
+        remember the layout, close."""
         if self.controller.running:
             self.statusBar().showMessage("Stopping training…")
-            self.controller.shutdown()
+        self.controller.shutdown()
         self.form.save_settings()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())

@@ -1,180 +1,204 @@
-"""Training on a QThread.
+"""The GUI side of training: a controller that owns the training process.
 
-A parentless worker QObject is moved to a QThread (``thread.started → worker.run``,
-``worker.done → thread.quit``, ``thread.finished → worker.deleteLater``). Stop and pause are flags on the
-:class:`~models.trainer.Trainer`, checked between steps, not queued slots: a busy
-loop never runs queued slots. Only plain data crosses threads: metric dataclasses
-of floats and detached CPU weight snapshots.
+Training runs in a spawned child process (:mod:`vaegui.trainproc`) so that the GUI
+thread never competes with it for the GIL. The child is started once and reused
+for later runs. Stop and pause are ``multiprocessing`` events that the trainer
+checks between steps. Messages come back over a queue and are drained on the GUI
+thread by a 30 ms timer, which re-emits them as Qt signals; only the newest
+weight snapshot of each drain is passed on (superseded work is dropped).
 """
 
 from __future__ import annotations
 
-import time
-import traceback
+import multiprocessing as mp
+import queue
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
-from models.trainer import EpochEnd, NonFiniteLossError, StepBatch, Trainer, TrainingDone
-
-
-def merge_steps(batches: list[StepBatch]) -> StepBatch:
-    """Concatenate consecutive :class:`StepBatch` es into one (the newest progress fields)."""
-    last = batches[-1]
-    return StepBatch(
-        epoch=last.epoch,
-        steps=[s for b in batches for s in b.steps],
-        recon=[v for b in batches for v in b.recon],
-        kl=[v for b in batches for v in b.kl],
-        neg_elbo=[v for b in batches for v in b.neg_elbo],
-        loss=[v for b in batches for v in b.loss],
-        step_in_epoch=last.step_in_epoch,
-        steps_per_epoch=last.steps_per_epoch,
-        total_steps=last.total_steps,
-        samples_per_s=last.samples_per_s,
-    )
+from models.config import ModelConfig, TrainConfig
+from models.data import ImageDataset
+from models.trainer import EpochEnd, StepBatch, TrainingDone
+from vaegui.trainproc import child_main, dataset_to_arrays, merge_steps
 
 
-class TrainingWorker(QObject):
-    """Runs :meth:`Trainer.run` and forwards its events, throttled.
+class TrainingController(QObject):
+    """Start, pause/resume and stop training in the child process.
 
     Signals:
-        steps(StepBatch): step metrics, at most every ``metrics_interval`` seconds.
-        epoch_end(EpochEnd): after each epoch's evaluation.
-        snapshot(int, dict): a versioned CPU weight copy, at most every
-            ``snapshot_interval`` seconds and at every epoch end.
-        finished(TrainingDone): the run ended normally or by Stop.
+        started(str, str): device and matmul precision of the new run.
+        steps(StepBatch), epoch_end(EpochEnd), finished(TrainingDone): as the trainer yields them.
+        snapshot(int, dict): a versioned copy of the weights (numpy arrays).
         failed(str, str): message and traceback; the run ended on an error.
-        done(): the worker is about to return (always emitted last).
+        running_changed(bool): a run started (True) or ended (False).
     """
 
+    started = Signal(str, str)
     steps = Signal(object)
     epoch_end = Signal(object)
     snapshot = Signal(int, object)
     finished = Signal(object)
     failed = Signal(str, str)
-    done = Signal()
-
-    def __init__(self, trainer: Trainer, metrics_interval: float = 0.05, snapshot_interval: float = 0.25):
-        super().__init__()
-        self.trainer = trainer
-        self.metrics_interval = metrics_interval
-        self.snapshot_interval = snapshot_interval
-
-    def _send_snapshot(self) -> None:
-        version, state = self.trainer.snapshot()
-        self.snapshot.emit(version, state)
-
-    def run(self) -> None:
-        pending: list[StepBatch] = []
-        last_metrics = last_snapshot = time.perf_counter()
-        try:
-            self._send_snapshot()
-            for event in self.trainer.run():
-                now = time.perf_counter()
-                if isinstance(event, StepBatch):
-                    pending.append(event)
-                    if now - last_metrics >= self.metrics_interval:
-                        self.steps.emit(merge_steps(pending))
-                        pending, last_metrics = [], now
-                    if now - last_snapshot >= self.snapshot_interval:
-                        self._send_snapshot()
-                        last_snapshot = now
-                    continue
-                if pending:
-                    self.steps.emit(merge_steps(pending))
-                    pending = []
-                if isinstance(event, EpochEnd):
-                    self._send_snapshot()
-                    last_snapshot = now
-                    self.epoch_end.emit(event)
-                elif isinstance(event, TrainingDone):
-                    self._send_snapshot()
-                    self.finished.emit(event)
-        except NonFiniteLossError as exc:
-            if pending:
-                self.steps.emit(merge_steps(pending))
-            self.failed.emit(str(exc), "")
-        except Exception as exc:  # any worker error must reach the window, not kill the app
-            self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
-        finally:
-            self.done.emit()
-
-
-class TrainingController(QObject):
-    """Owns the training thread: start, pause/resume, stop, and a clean shutdown.
-
-    Signals:
-        running_changed(bool): a run started (True) or its thread ended (False).
-    """
-
     running_changed = Signal(bool)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.trainer: Trainer | None = None
-        self.worker: TrainingWorker | None = None
-        self.thread: QThread | None = None
+        self._ctx = mp.get_context("spawn")
+        self._process = None
+        self._jobs = self._events = None
+        self._stop = self._ctx.Event()
+        self._run = self._ctx.Event()
+        self._run.set()
+        self.running = False
+        self.steps_per_epoch = 0
+        self.total_steps = 0
+        self.last_step = 0
+        self.history: list[EpochEnd] = []
+        self.device = ""
+        self.precision = ""
+        self._poll = QTimer(self)
+        self._poll.setInterval(30)
+        self._poll.timeout.connect(self.poll)
 
-    @property
-    def running(self) -> bool:
-        return self.thread is not None
+    # -- the child process -----------------------------------------------------------------
+    def prewarm(self) -> None:
+        """Start the child now (it imports torch) so that Train starts at once."""
+        if self._process is None or not self._process.is_alive():
+            self._jobs, self._events = self._ctx.Queue(), self._ctx.Queue()
+            self._process = self._ctx.Process(
+                target=child_main, args=(self._jobs, self._events, self._stop, self._run),
+                name="vaegui-training", daemon=True,
+            )
+            self._process.start()
 
-    def start(self, trainer: Trainer) -> TrainingWorker:
-        """Start ``trainer.run()`` on a new thread; returns the worker to connect to.
+    # -- control ---------------------------------------------------------------------------
+    def start(self, model_config: ModelConfig, train_config: TrainConfig, data: ImageDataset) -> None:
+        """Train a new model in the child.
 
         Raises:
             RuntimeError: if a run is already in progress.
         """
         if self.running:
             raise RuntimeError("a training run is already in progress")
-        self.trainer = trainer
-        thread = QThread()
-        thread.setObjectName("vaegui-training")
-        worker = TrainingWorker(trainer)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        # Direct: quit() is thread-safe, and a queued call would wait for the GUI
-        # thread, which may itself be blocked in shutdown()'s wait().
-        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(worker.deleteLater)
-        thread.finished.connect(self._on_thread_finished)
-        self.thread, self.worker = thread, worker
-        thread.start()
+        self.prewarm()
+        self._stop.clear()
+        self._run.set()
+        self.history = []
+        self.last_step = 0
+        self.steps_per_epoch = self.total_steps = 0
+        self._jobs.put({"model": model_config.to_dict(), "train": train_config.to_dict(), "data": dataset_to_arrays(data)})
+        self.running = True
+        self._poll.start()
         self.running_changed.emit(True)
-        return worker
-
-    def _on_thread_finished(self, thread: QThread | None = None) -> None:
-        thread = thread or self.sender()
-        if thread is None or thread is not self.thread:
-            return  # already handled (shutdown), or a finished run's late signal
-        self.thread = self.worker = None
-        thread.deleteLater()
-        self.running_changed.emit(False)
 
     def pause(self) -> None:
-        if self.trainer is not None:
-            self.trainer.pause()
+        if self.running:
+            self._run.clear()
 
     def resume(self) -> None:
-        if self.trainer is not None:
-            self.trainer.resume()
+        self._run.set()
 
     @property
     def paused(self) -> bool:
-        return self.trainer is not None and self.running and self.trainer.paused
+        return self.running and not self._run.is_set()
 
     def stop(self) -> None:
         """Ask the run to stop before its next step (returns at once)."""
-        if self.trainer is not None:
-            self.trainer.request_stop()
+        if self.running:
+            self._stop.set()
+            self._run.set()
 
-    def shutdown(self, timeout_ms: int = 30000) -> bool:
-        """Stop and wait for the thread to end (for closing the window); True if it ended."""
-        thread = self.thread
-        if thread is None:
+    # -- messages --------------------------------------------------------------------------
+    def poll(self, block_s: float = 0.0) -> None:
+        """Drain the child's messages and emit them as signals (the 30 ms timer)."""
+        if self._events is None:
+            return
+        pending: list[StepBatch] = []
+        newest_snapshot = None
+        ended = False
+        while True:
+            try:
+                msg = self._events.get(timeout=block_s) if block_s else self._events.get_nowait()
+            except (queue.Empty, OSError, ValueError):
+                break
+            kind = msg[0]
+            if kind == "steps":
+                pending.append(msg[1])
+                continue
+            if pending:  # keep the order: steps before an epoch end or a failure
+                self._emit_steps(pending)
+                pending = []
+            if kind == "snapshot":
+                newest_snapshot = msg
+            elif kind == "started":
+                _, self.device, self.precision, self.steps_per_epoch, self.total_steps = msg
+                self.started.emit(self.device, self.precision)
+            elif kind == "epoch":
+                self.history.append(msg[1])
+                self.epoch_end.emit(msg[1])
+            elif kind == "done":
+                if newest_snapshot is not None:
+                    self.snapshot.emit(newest_snapshot[1], newest_snapshot[2])
+                    newest_snapshot = None
+                self.finished.emit(msg[1])
+            elif kind == "failed":
+                self.failed.emit(msg[1], msg[2])
+            elif kind == "idle":
+                ended = True
+                break
+        if pending:
+            self._emit_steps(pending)
+        if newest_snapshot is not None:
+            self.snapshot.emit(newest_snapshot[1], newest_snapshot[2])
+        if not ended and self.running and self._process is not None and not self._process.is_alive():
+            code = self._process.exitcode
+            self.failed.emit(
+                f"the training process ended unexpectedly (exit code {code}); the window and the "
+                "last weights received are unharmed", "",
+            )
+            ended = True
+        if ended:
+            self._end_run()
+
+    def _emit_steps(self, batches: list[StepBatch]) -> None:
+        merged = merge_steps(batches)
+        self.last_step = merged.steps[-1]
+        self.steps.emit(merged)
+
+    def _end_run(self) -> None:
+        self._poll.stop()
+        self.running = False
+        self._stop.clear()
+        self._run.set()
+        self.running_changed.emit(False)
+
+    # -- closing ---------------------------------------------------------------------------
+    def shutdown(self, timeout_s: float = 30.0) -> bool:
+        """Stop any run and end the child (for closing the window); True if it ended cleanly."""
+        if self._process is None:
+            if self.running:
+                self._end_run()
             return True
         self.stop()
-        ok = thread.wait(timeout_ms)
-        if ok:
-            self._on_thread_finished(thread)
-        return ok
+        clean = True
+        if self.running:
+            # Let the run end between two steps and deliver its last messages.
+            waited = 0.0
+            while self.running and waited < timeout_s and self._process.is_alive():
+                self.poll(block_s=0.1)
+                waited += 0.1
+            if self.running:
+                self._end_run()
+        try:
+            self._jobs.put(None)
+        except (OSError, ValueError):
+            pass
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            clean = False
+            self._process.terminate()
+            self._process.join(timeout=5)
+        for q in (self._jobs, self._events):
+            q.cancel_join_thread()
+            q.close()
+        self._process = self._jobs = self._events = None
+        return clean

@@ -1,0 +1,53 @@
+"""``vaegui train`` and the app's process, run as a user would from a shell."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from PIL import Image
+
+
+def run(*args, timeout=300, **env):
+    environment = dict(os.environ, QT_QPA_PLATFORM="offscreen", **env)
+    return subprocess.run(
+        [sys.executable, "-m", "vaegui", *args], capture_output=True, text=True, timeout=timeout, env=environment
+    )
+
+
+def test_train_json_lines_parse_and_elbo_falls():
+    result = run("train", "--dataset", "digits", "--epochs", "3", "--hidden-dim", "64", "--latent-dim", "4", "--json")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2, 3]
+    for line in lines:
+        for key in ("epoch", "train_neg_elbo", "test_neg_elbo", "test_recon", "test_kl", "samples_per_s"):
+            assert isinstance(line[key], (int, float))
+        assert abs(line["test_neg_elbo"] - (line["test_recon"] + line["test_kl"])) < 1e-3
+    assert lines[-1]["test_neg_elbo"] < lines[0]["test_neg_elbo"]
+    assert "nats per image" in result.stderr
+
+
+def test_train_text_output_and_bad_options():
+    result = run("train", "--dataset", "digits", "--epochs", "1", "--hidden-dim", "32")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("epoch   1/1") and "samples/s" in result.stdout
+    bad = run("train", "--dataset", "digits", "--latent-dim", "1")
+    assert bad.returncode == 2 and "latent_dim must be between 2 and 64" in bad.stderr
+    unknown = run("train", "--dataset", "imagenet")
+    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
+    nan = run("train", "--dataset", "digits", "--epochs", "2", "--lr", "10")
+    assert nan.returncode == 1 and "non-finite" in nan.stderr
+
+
+def test_app_closes_mid_training_with_exit_status_zero(tmp_path):
+    shot = tmp_path / "window.png"
+    result = run(
+        "--dataset", "digits", "--train", "--quit-after", "4",
+        "--screenshot", str(shot), "--settings", str(tmp_path / "s.ini"),
+    )
+    assert result.returncode == 0, result.stderr
+    with Image.open(shot) as img:
+        assert img.size[0] >= 800 and img.size[1] >= 500
