@@ -118,13 +118,25 @@ def cmd_bench(args) -> int:
     print(f"mean test -ELBO after {train_cfg.epochs} epochs: DataLoader {ref_elbo:.2f}, Trainer {our_elbo:.2f} "
           f"nats per image; difference {our_elbo - ref_elbo:+.2f}  (target within 2)")
     if args.gui:
+        import torch
+
+        from models.benchmark import trainer_loop
         from vaegui.bench import gui_benchmark
+        from vaegui.trainproc import child_threads
 
         headless = statistics.median(o.samples_per_s for _, o in pairs)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(child_threads())
+        same_threads = trainer_loop(model_cfg, train_cfg, data).samples_per_s
+        torch.set_num_threads(threads)
         gui_cfg = dataclasses.replace(train_cfg, epochs=args.gui_epochs)
-        print(f"# in the window: {args.gui_epochs} epochs, a traversal slider moved every 30 ms, "
-              f"headless reference {headless:,.0f} samples/s (median above)")
-        gui_benchmark(data.name, model_cfg, gui_cfg, headless)
+        print(f"# in the window: {args.gui_epochs} epochs, a traversal slider moved every 30 ms; the training "
+              f"process uses {child_threads()} of {threads} threads (one core is left to the window)")
+        print(f"headless references: {headless:,.0f} samples/s with {threads} threads (median above), "
+              f"{same_threads:,.0f} with {child_threads()}")
+        figures = gui_benchmark(data.name, model_cfg, gui_cfg, headless)
+        print(f"GUI training vs headless with the same thread count: "
+              f"{figures['gui_samples_per_s'] / same_threads:.2f}x")
     return 0
 
 

@@ -110,12 +110,17 @@ class MainWindow(QMainWindow):
         self.controller.finished.connect(self._on_finished)
         self.controller.failed.connect(self._on_failed)
 
+        self.resizeDocks([self.plots_dock], [300], Qt.Orientation.Vertical)
         geometry = self.settings.value("window/geometry")
         state = self.settings.value("window/state")
         if geometry is not None:
             self.restoreGeometry(geometry)
         if state is not None:
             self.restoreState(state)
+        try:
+            self.tabs.setCurrentIndex(int(self.settings.value("window/tab", 0)))
+        except (TypeError, ValueError):
+            pass
         if dataset is not None:
             self.form.set_dataset_key(dataset)
         self.select_dataset(self.form.dataset_key())
@@ -328,6 +333,7 @@ class MainWindow(QMainWindow):
         self.form.save_settings()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/tab", self.tabs.currentIndex())
         self.settings.sync()
         self.plots.timer.stop()
         event.accept()

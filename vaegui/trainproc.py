@@ -128,17 +128,22 @@ def run_job(job: dict, send, stop_event, run_event, metrics_interval=0.05, snaps
         send(("idle",))
 
 
+def child_threads() -> int:
+    """Intra-op threads of the training process: every core but one (at least one)."""
+    import os
+
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 def child_main(jobs, events, stop_event, run_event, threads: int | None = None) -> None:
     """The child process's loop: one job at a time until ``None`` arrives.
 
     ``threads``: intra-op threads for training; by default every core but one, which
     is left to the window so that it stays responsive while training runs.
     """
-    import os
-
     import torch
 
-    torch.set_num_threads(threads or max(1, (os.cpu_count() or 2) - 1))
+    torch.set_num_threads(threads or child_threads())
 
     events.put(("ready",))
     while True:
