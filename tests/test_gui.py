@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QPushButton
 
 from vaegui.mainwindow import MainWindow
 from vaegui.widgets import ExportDialog
@@ -258,7 +257,6 @@ def test_plot_controls_smoothing_log_y_and_readout(qtbot, window):
     qtbot.mouseClick(plots.log_check, Qt.MouseButton.LeftButton)
     assert plots.plots["kl"].ctrl.logYCheck.isChecked()
     # cursor readout: move over the middle of the −ELBO plot
-    view = plots.layout_widget
     rect = plots.plots["neg_elbo"].vb.sceneBoundingRect()
     plots._mouse_moved(rect.center())
     assert plots.readout.text().startswith("step ")
@@ -283,3 +281,17 @@ def test_switching_dataset_updates_the_form(qtbot, window):
     assert "784-64-2" in window.form.model_card.text()
     assert "MNIST" in window.windowTitle()
     assert window.data_panel.grid_view.pixels.shape == (10 * 28 + 11, 10 * 28 + 11)
+
+
+def test_training_process_killed_mid_run_is_reported_and_train_works_again(qtbot, window):
+    import os
+    import signal
+
+    train(qtbot, window, epochs=1000)
+    qtbot.waitUntil(lambda: window.plots.steps.size > 0, timeout=30000)
+    os.kill(window.controller._process.pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: not window.controller.running, timeout=10000)
+    assert "ended unexpectedly" in window.form.error_label.text()
+    assert window.handle.ready  # the last weights received are still shown
+    train_to_end(qtbot, window, epochs=1)
+    assert window.last_done is not None and not window.last_done.stopped

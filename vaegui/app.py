@@ -64,7 +64,6 @@ def run_gui(
     window.deleteLater()
     app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     app.processEvents()
-    del window
     return status
 
 

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QScrollArea,
     QTabWidget,
-    QWidget,
 )
 
 from models.data import DATASETS, load_dataset
@@ -154,7 +153,8 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.form_dock.toggleViewAction())
         view_menu.addAction(self.plots_dock.toggleViewAction())
         for i in range(self.tabs.count()):
-            self._action(view_menu, self.tabs.tabText(i), lambda _c=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+            show = lambda _checked=False, i=i: self.tabs.setCurrentIndex(i)  # noqa: E731
+            self._action(view_menu, self.tabs.tabText(i), show, f"Ctrl+{i + 1}")
         self._action(view_menu, "New samples", lambda: self.samples.new_button.click(), "Ctrl+R")
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "About vaegui", self._about)

@@ -87,7 +87,8 @@ def run_job(job: dict, send, stop_event, run_event, metrics_interval=0.05, snaps
             model_cfg, train_cfg, dataset_from_arrays(job["data"]), stop_event=stop_event, run_event=run_event
         )
         precision = resolve_precision(train_cfg.precision, trainer.device)
-        send(("started", str(trainer.device), precision, trainer.steps_per_epoch, trainer.steps_per_epoch * train_cfg.epochs))
+        total = trainer.steps_per_epoch * train_cfg.epochs
+        send(("started", str(trainer.device), precision, trainer.steps_per_epoch, total))
 
         def snapshot() -> None:
             version, state = trainer.snapshot()

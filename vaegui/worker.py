@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset
-from models.trainer import EpochEnd, StepBatch, TrainingDone
+from models.trainer import EpochEnd, StepBatch
 from vaegui.trainproc import child_main, dataset_to_arrays, merge_steps
 
 
@@ -85,7 +85,8 @@ class TrainingController(QObject):
         self.history = []
         self.last_step = 0
         self.steps_per_epoch = self.total_steps = 0
-        self._jobs.put({"model": model_config.to_dict(), "train": train_config.to_dict(), "data": dataset_to_arrays(data)})
+        job = {"model": model_config.to_dict(), "train": train_config.to_dict(), "data": dataset_to_arrays(data)}
+        self._jobs.put(job)
         self.running = True
         self._poll.start()
         self.running_changed.emit(True)

@@ -98,7 +98,8 @@ class InterpolationPanel(GridPanel):
         data = self.handle.dataset
         if data is None:
             return
-        for spin, thumb, label in ((self.index_a, self.thumb_a, self.label_a), (self.index_b, self.thumb_b, self.label_b)):
+        pickers = ((self.index_a, self.thumb_a, self.label_a), (self.index_b, self.thumb_b, self.label_b))
+        for spin, thumb, label in pickers:
             thumb.show_grid(data.test_x[spin.value() : spin.value() + 1].numpy(), 1, 1)
             label.setText(f"label {int(data.test_y[spin.value()])}")
         self._rerun()

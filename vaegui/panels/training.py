@@ -173,7 +173,9 @@ class TrainingPanel(QWidget):
         self._update_model_card()
 
     def model_config(self, input_shape: tuple[int, int, int]) -> ModelConfig:
-        return ModelConfig(input_shape=input_shape, latent_dim=self.latent_spin.value(), hidden_dim=self.hidden_spin.value())
+        return ModelConfig(
+            input_shape=input_shape, latent_dim=self.latent_spin.value(), hidden_dim=self.hidden_spin.value()
+        )
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
@@ -153,7 +152,8 @@ class TraversalPanel(GridPanel):
         """Move the sliders to ``z`` ``(D,)`` (clipped to ±3) and decode once."""
         for k, slider in enumerate(self.sliders):
             slider.blockSignals(True)
-            slider.setValue(int(round(float(np.clip(z[k], -SLIDER_RANGE, SLIDER_RANGE)) * SLIDER_STEPS)))
+            value = min(max(float(z[k]), -SLIDER_RANGE), SLIDER_RANGE)
+            slider.setValue(int(round(value * SLIDER_STEPS)))
             slider.blockSignals(False)
             self.value_labels[k].setText(f"{slider.value() / SLIDER_STEPS:+.2f}")
         self._schedule_decode()
