@@ -9,6 +9,7 @@ Usable from a script or a notebook::
         print(event)
 """
 
+from models.checkpoint import Checkpoint, CheckpointError, read_checkpoint, save_checkpoint
 from models.config import ModelConfig, TrainConfig
 from models.data import DATASETS, ImageDataset, load_dataset
 from models.objectives import ELBOTerms, bernoulli_log_likelihood, elbo_terms, gaussian_kl
@@ -16,6 +17,10 @@ from models.trainer import EpochEnd, NonFiniteLossError, StepBatch, Trainer, Tra
 from models.vae import MLPVAE
 
 __all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "read_checkpoint",
+    "save_checkpoint",
     "DATASETS",
     "ELBOTerms",
     "EpochEnd",

@@ -7,6 +7,7 @@ drives it from the main thread, through the same code path.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,10 @@ from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset
 from models.objectives import elbo_terms
 from models.vae import MLPVAE
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 class NonFiniteLossError(RuntimeError):
@@ -250,8 +255,10 @@ class Trainer:
         continues from the step where it stopped.
 
         Raises:
-            NonFiniteLossError: when a step's loss is NaN or ±inf; the weights of the
-                last yielded snapshot are the last finite ones.
+            NonFiniteLossError: when a step's loss is NaN or ±inf. The check runs before
+                the update, so the model and the optimizer keep the state of the last
+                finite step and :meth:`run` may be called again (after lowering the
+                learning rate with :meth:`set_learning_rate`).
         """
         cfg = self.config
         model, opt = self.model, self.optimizer
@@ -290,6 +297,11 @@ class Trainer:
                     logits, mu, logvar = model(x, self.generator)
                 terms = elbo_terms(logits.float(), x, mu.float(), logvar.float(), beta=cfg.beta)
                 loss = terms.loss.mean()
+                if not bool(torch.isfinite(loss)):  # check before the update: the weights stay finite
+                    raise NonFiniteLossError(
+                        f"the loss became non-finite at step {self.step + 1} (epoch {epoch}); the weights of "
+                        "the last finite step are kept: try a lower learning rate"
+                    )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -325,6 +337,90 @@ class Trainer:
             self.history.append(end)
             yield end
         yield TrainingDone(False, self.epoch, self.step, list(self.history))
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Change Adam's learning rate for the following steps."""
+        if not lr > 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.config = dataclasses.replace(self.config, lr=lr)
+
+    # -- exact resume ----------------------------------------------------------------------
+    def export_state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """Everything needed to resume exactly, without pickle.
+
+        Returns:
+            ``(tensors, info)``: CPU tensors (``model.*`` weights, ``optimizer.<i>.<name>``
+            Adam moments and step counts, ``rng.generator``, ``data.permutation``) and a
+            JSON-serialisable dict (configs, dataset spec, position in the data order,
+            metric history).
+        """
+        tensors = {f"model.{k}": v.detach().to("cpu", copy=True).contiguous() for k, v in self.model.state_dict().items()}
+        opt = self.optimizer.state_dict()
+        for index, state in opt["state"].items():
+            for name, value in state.items():
+                tensors[f"optimizer.{index}.{name}"] = torch.as_tensor(value).detach().to("cpu", copy=True).contiguous()
+        tensors["rng.generator"] = self.generator.get_state().cpu()
+        tensors["data.permutation"] = self._perm.detach().to("cpu", copy=True).contiguous()
+        groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in opt["param_groups"]]
+        info = {
+            "model_config": self.model_config.to_dict(),
+            "train_config": self.config.to_dict(),
+            "dataset": {"name": self.dataset.name, "image_shape": list(self.dataset.image_shape),
+                        "n_train": len(self.train_x), "n_test": len(self.test_x)},
+            "position": {"epoch": self.epoch, "step": self.step, "version": self.version,
+                         "perm_epoch": self._perm_epoch, "step_in_epoch": self._step_in_epoch,
+                         "epoch_sums": list(self._epoch_sums)},
+            "optimizer_param_groups": groups,
+            "history": [e.as_dict() for e in self.history],
+        }
+        return tensors, info
+
+    def load_state(self, tensors: dict[str, torch.Tensor], info: dict) -> None:
+        """Restore :meth:`export_state`'s output into this trainer (same model config).
+
+        The learning rate and the epoch count of this trainer's own config are kept,
+        so a resumed run may use a lower rate or train to a new total.
+
+        Raises:
+            ValueError: when the weights do not fit this model (another latent size, say),
+                or the optimizer state, the RNG state or the data order is missing or damaged.
+        """
+        weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        try:
+            self.model.load_state_dict(weights, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(f"the weights do not fit a {self.model_config.input_dim}-{self.model_config.hidden_dim}-"
+                             f"{self.model_config.latent_dim} model: {_first_line(exc)}") from exc
+        groups = info.get("optimizer_param_groups")
+        opt_keys = [k for k in tensors if k.startswith("optimizer.")]
+        if not groups or not opt_keys:
+            raise ValueError("the optimizer state is missing, so training cannot resume exactly")
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key in opt_keys:
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = tensors[key]
+        try:
+            self.optimizer.load_state_dict({"state": state, "param_groups": groups})
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise ValueError(f"the optimizer state does not fit this model: {_first_line(exc)}") from exc
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.lr
+        try:
+            self.generator.set_state(tensors["rng.generator"])
+            perm = tensors["data.permutation"].to(self.device)
+            pos = info["position"]
+        except (KeyError, RuntimeError) as exc:
+            raise ValueError(f"the random-number state or the data order is missing or damaged: {exc}") from exc
+        if pos["step_in_epoch"] and len(perm) != len(self.train_x):
+            raise ValueError(f"the saved data order covers {len(perm)} images but the training split has "
+                             f"{len(self.train_x)}: this is not the dataset the model was trained on")
+        self._perm = perm
+        self.epoch, self.step, self.version = int(pos["epoch"]), int(pos["step"]), int(pos["version"])
+        self._perm_epoch, self._step_in_epoch = int(pos["perm_epoch"]), int(pos["step_in_epoch"])
+        self._epoch_sums = [float(v) for v in pos["epoch_sums"]]
+        self.history = [EpochEnd(**e) for e in info.get("history", [])]
 
     def _flush(self, pending, steps, epoch, spe, total, samples, train_time) -> StepBatch:
         values = torch.stack(pending).cpu()

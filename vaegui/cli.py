@@ -12,18 +12,32 @@ import sys
 from models.data import DATASETS
 
 
-def _add_training_options(p: argparse.ArgumentParser, epochs: int) -> None:
-    p.add_argument("--dataset", choices=sorted(DATASETS), default="mnist5k", help="built-in dataset (default mnist5k)")
-    p.add_argument("--epochs", type=int, default=epochs, help=f"epochs (default {epochs})")
-    p.add_argument("--latent-dim", type=int, default=20, help="latent dimensions D, 2..64 (default 20)")
-    p.add_argument("--hidden-dim", type=int, default=400, help="hidden layer width (default 400)")
-    p.add_argument("--batch-size", type=int, default=128, help="images per step (default 128)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--beta", type=float, default=1.0, help="KL weight β in the training loss (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                   help="matmul precision of training steps (default auto: bf16 where native)")
+#: option → (default, help) shared by ``train`` and ``bench``
+OPTIONS = {
+    "dataset": ("mnist5k", "built-in dataset: " + ", ".join(sorted(DATASETS)) + " (default mnist5k)"),
+    "epochs": (10, "total epochs, counting those of a resumed checkpoint (default 10)"),
+    "latent_dim": (20, "latent dimensions D, 2..64 (default 20)"),
+    "hidden_dim": (400, "hidden layer width (default 400)"),
+    "batch_size": (128, "images per step (default 128)"),
+    "lr": (1e-3, "Adam learning rate (default 1e-3)"),
+    "beta": (1.0, "KL weight beta in the training loss (default 1)"),
+    "seed": (0, "seed (default 0)"),
+    "device": ("auto", "auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps (default auto)"),
+    "precision": ("auto", "matmul precision of training steps: auto (bf16 where native), fp32, bf16"),
+}
+TYPES = {"epochs": int, "latent_dim": int, "hidden_dim": int, "batch_size": int, "lr": float, "beta": float, "seed": int}
+
+
+def _add_training_options(p: argparse.ArgumentParser, defaults: bool) -> None:
+    """With ``defaults=False`` every option defaults to None, so that a resumed run can
+    tell what the user set from what the checkpoint holds."""
+    for name, (default, help_text) in OPTIONS.items():
+        kwargs = {"type": TYPES.get(name, str), "help": help_text, "default": default if defaults else None}
+        if name == "dataset":
+            kwargs["choices"] = sorted(DATASETS)
+        if name == "precision":
+            kwargs["choices"] = ("auto", "fp32", "bf16")
+        p.add_argument("--" + name.replace("_", "-"), **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,47 +49,97 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--settings", metavar="INI", help="remember settings in this file instead of the user's")
     sub = parser.add_subparsers(dest="command")
     train = sub.add_parser("train", help="train headless, one line per epoch")
-    _add_training_options(train, epochs=10)
+    _add_training_options(train, defaults=False)
     train.add_argument("--json", action="store_true", help="one JSON object per epoch (nats per image)")
+    train.add_argument("--save", metavar="FILE", help="write a checkpoint (.vae) at the end, also after Ctrl+C")
+    train.add_argument("--resume", metavar="FILE", help="continue a checkpoint; --epochs is the new total")
     bench = sub.add_parser("bench", help="training throughput against a plain per-item DataLoader loop")
-    _add_training_options(bench, epochs=10)
+    _add_training_options(bench, defaults=True)
     bench.add_argument("--seeds", type=int, default=3, help="seeds per loop (default 3)")
     bench.add_argument("--gui", action="store_true", help="also measure training inside the window")
     bench.add_argument("--gui-epochs", type=int, default=30, help="epochs of the in-window run (default 30)")
     return parser
 
 
-def _configs(args):
+def _configs(args, checkpoint=None):
+    """Dataset and configs from the options; with a checkpoint, its values fill in
+    every option the user did not give (and the network must match it)."""
     from models.config import ModelConfig, TrainConfig
     from models.data import load_dataset
 
-    data = load_dataset(args.dataset)
-    model = ModelConfig(input_shape=data.image_shape, latent_dim=args.latent_dim, hidden_dim=args.hidden_dim)
+    def value(name):
+        given = getattr(args, name)
+        if given is not None:
+            return given
+        if checkpoint is not None:
+            if name in ("latent_dim", "hidden_dim"):
+                return getattr(checkpoint.model_config, name)
+            if name == "dataset":
+                return checkpoint.dataset_name or OPTIONS[name][0]
+            if hasattr(checkpoint.train_config, name):
+                return getattr(checkpoint.train_config, name)
+        return OPTIONS[name][0]
+
+    data = load_dataset(value("dataset"))
+    model = ModelConfig(input_shape=data.image_shape, latent_dim=value("latent_dim"), hidden_dim=value("hidden_dim"))
     train = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
-        seed=args.seed, device=args.device, precision=args.precision,
+        epochs=value("epochs"), batch_size=value("batch_size"), lr=value("lr"), beta=value("beta"),
+        seed=value("seed"), device=value("device"), precision=value("precision"),
     )
+    if checkpoint is not None:
+        if model != checkpoint.model_config:
+            raise ValueError(
+                f"the checkpoint holds a {checkpoint.model_config.input_dim}-{checkpoint.model_config.hidden_dim}-"
+                f"{checkpoint.model_config.latent_dim} model; --latent-dim, --hidden-dim and --dataset must match it"
+            )
+        if train.batch_size != checkpoint.train_config.batch_size or train.seed != checkpoint.train_config.seed:
+            raise ValueError("--batch-size and --seed must match the checkpoint's to resume exactly")
     return data, model, train
 
 
 def cmd_train(args) -> int:
-    from models.trainer import EpochEnd, NonFiniteLossError, Trainer, resolve_precision
+    import signal
 
+    import torch
+
+    from models.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+    from models.trainer import EpochEnd, NonFiniteLossError, Trainer, TrainingDone, resolve_precision
+
+    checkpoint = None
     try:
-        data, model_cfg, train_cfg = _configs(args)
+        if args.resume:
+            checkpoint = read_checkpoint(args.resume)
+            if not checkpoint.has_training_state:
+                raise CheckpointError(f"{args.resume} has no optimizer state, so training cannot resume exactly")
+        data, model_cfg, train_cfg = _configs(args, checkpoint)
         trainer = Trainer(model_cfg, train_cfg, data)
-    except ValueError as exc:
+        if checkpoint is not None:
+            trainer.load_state(checkpoint.tensors, checkpoint.info)
+    except ValueError as exc:  # CheckpointError is a ValueError
         print(f"vaegui train: {exc}", file=sys.stderr)
         return 2
     precision = resolve_precision(train_cfg.precision, trainer.device)
+    resumed = f"; resuming {args.resume} after epoch {trainer.epoch}" if checkpoint is not None else ""
     print(
         f"# {data.title}: {len(data.train_x)} train / {len(data.test_x)} test; "
         f"{model_cfg.input_dim}-{model_cfg.hidden_dim}-{model_cfg.latent_dim} MLP VAE on "
-        f"{trainer.device.type} ({precision}); nats per image",
+        f"{trainer.device.type} ({precision}); nats per image{resumed}",
         file=sys.stderr,
     )
+    interrupted = False
+
+    def on_sigint(_signum, _frame):  # stop between two steps, so the state saved is consistent
+        nonlocal interrupted
+        interrupted = True
+        trainer.request_stop()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    status = 0
     try:
         for event in trainer.run():
+            if isinstance(event, TrainingDone) and event.stopped:
+                print("vaegui train: interrupted", file=sys.stderr)
+                status = 130
             if not isinstance(event, EpochEnd):
                 continue
             if args.json:
@@ -89,11 +153,19 @@ def cmd_train(args) -> int:
                 )
     except NonFiniteLossError as exc:
         print(f"vaegui train: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("vaegui train: interrupted", file=sys.stderr)
-        return 130
-    return 0
+        status = 1
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if args.save:
+        try:
+            with torch.no_grad():
+                tensors, info = trainer.export_state()
+            save_checkpoint(args.save, tensors, info)
+            print(f"# saved {args.save} after epoch {trainer.epoch}, step {trainer.step}", file=sys.stderr)
+        except CheckpointError as exc:
+            print(f"vaegui train: {exc}", file=sys.stderr)
+            return status or 1
+    return status
 
 
 def cmd_bench(args) -> int:
