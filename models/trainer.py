@@ -195,6 +195,8 @@ class Trainer:
         self._perm = torch.empty(0, dtype=torch.int64)
         self._epoch_sums = [0.0, 0.0, 0.0]
         self._step_in_epoch = 0
+        self.good_every = 50
+        self._good_state: tuple[dict, dict] | None = None
         self._stop = stop_event if stop_event is not None else threading.Event()
         self._running = run_event if run_event is not None else threading.Event()
         self._running.set()
@@ -255,14 +257,16 @@ class Trainer:
         continues from the step where it stopped.
 
         Raises:
-            NonFiniteLossError: when a step's loss is NaN or ±inf. The check runs before
-                the update, so the model and the optimizer keep the state of the last
-                finite step and :meth:`run` may be called again (after lowering the
-                learning rate with :meth:`set_learning_rate`).
+            NonFiniteLossError: when a step's loss is NaN or ±inf. The trainer then goes
+                back to its last known-good state (taken every ``good_every`` steps and
+                when ``run`` starts), whose weights still give finite losses, and
+                :meth:`run` may be called again (after lowering the learning rate with
+                :meth:`set_learning_rate`).
         """
         cfg = self.config
         model, opt = self.model, self.optimizer
         model.train()
+        self._good_state = self.export_state()
         n = len(self.train_x)
         spe = self.steps_per_epoch
         total = spe * cfg.epochs
@@ -297,10 +301,12 @@ class Trainer:
                     logits, mu, logvar = model(x, self.generator)
                 terms = elbo_terms(logits.float(), x, mu.float(), logvar.float(), beta=cfg.beta)
                 loss = terms.loss.mean()
-                if not bool(torch.isfinite(loss)):  # check before the update: the weights stay finite
+                if not bool(torch.isfinite(loss)):  # checked before the update
+                    bad_step = self.step + 1
+                    self.load_state(*self._good_state)
                     raise NonFiniteLossError(
-                        f"the loss became non-finite at step {self.step + 1} (epoch {epoch}); the weights of "
-                        "the last finite step are kept: try a lower learning rate"
+                        f"the loss became non-finite at step {bad_step} (epoch {epoch}); training went back "
+                        f"to the state of step {self.step}: try a lower learning rate"
                     )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -308,6 +314,8 @@ class Trainer:
                 self.step += 1
                 self.version += 1
                 self._step_in_epoch += 1
+                if self.step % self.good_every == 0:
+                    self._good_state = self.export_state()
                 samples += len(idx)
                 pending.append(torch.stack([terms.recon.mean(), terms.kl.mean(), terms.neg_elbo.mean(), loss]).detach())
                 pending_steps.append(self.step)
@@ -356,7 +364,9 @@ class Trainer:
             JSON-serialisable dict (configs, dataset spec, position in the data order,
             metric history).
         """
-        tensors = {f"model.{k}": v.detach().to("cpu", copy=True).contiguous() for k, v in self.model.state_dict().items()}
+        tensors = {
+            f"model.{k}": v.detach().to("cpu", copy=True).contiguous() for k, v in self.model.state_dict().items()
+        }
         opt = self.optimizer.state_dict()
         for index, state in opt["state"].items():
             for name, value in state.items():
@@ -395,7 +405,8 @@ class Trainer:
                              f"{self.model_config.latent_dim} model: {_first_line(exc)}") from exc
         groups = info.get("optimizer_param_groups")
         opt_keys = [k for k in tensors if k.startswith("optimizer.")]
-        if not groups or not opt_keys:
+        untrained = int(info.get("position", {}).get("step", -1)) == 0  # Adam has no state before step 1
+        if not groups or (not opt_keys and not untrained):
             raise ValueError("the optimizer state is missing, so training cannot resume exactly")
         state: dict[int, dict[str, torch.Tensor]] = {}
         for key in opt_keys:

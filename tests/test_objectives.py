@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from models import ModelConfig, MLPVAE, bernoulli_log_likelihood, elbo_terms, gaussian_kl
+from models import MLPVAE, ModelConfig, bernoulli_log_likelihood, elbo_terms, gaussian_kl
 
 
 def test_closed_form_kl_matches_torch_distributions_and_monte_carlo():

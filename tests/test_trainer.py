@@ -139,3 +139,42 @@ def test_configs_round_trip_through_json_and_validate():
         TrainConfig.from_dict({"epochs": 1, "momentum": 0.9})
     with pytest.raises(ValueError, match="not valid JSON"):
         ModelConfig.from_json("{")
+
+
+def test_non_finite_goes_back_to_a_good_state_then_continues_with_a_lower_lr(digits):
+    trainer = small(digits, epochs=2, lr=10.0)
+    with pytest.raises(NonFiniteLossError, match="went back to the state of step 0"):
+        list(trainer.run())
+    assert trainer.step == 0 and trainer.epoch == 0
+    assert all(torch.isfinite(v).all() for v in trainer.model.state_dict().values())
+    trainer.set_learning_rate(1e-3)
+    events = list(trainer.run())
+    assert isinstance(events[-1], TrainingDone) and trainer.epoch == 2
+
+
+def test_the_training_process_reports_out_of_memory_and_returns_its_state(digits, monkeypatch):
+    import models.trainer as trainer_module
+    from vaegui.trainproc import dataset_to_arrays, run_job
+
+    calls = {"n": 0}
+    real = trainer_module.elbo_terms
+
+    def elbo_terms_then_oom(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise MemoryError("cannot allocate 12 GiB")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "elbo_terms", elbo_terms_then_oom)
+    sent = []
+    job = {
+        "model": ModelConfig(input_shape=digits.image_shape, latent_dim=2, hidden_dim=16).to_dict(),
+        "train": TrainConfig(epochs=1).to_dict(),
+        "data": dataset_to_arrays(digits),
+    }
+    run_job(job, sent.append, threading.Event(), threading.Event())
+    kinds = [m[0] for m in sent]
+    failed = [m for m in sent if m[0] == "failed"]
+    assert failed and "out of memory" in failed[0][1] and "smaller batch size" in failed[0][1]
+    assert kinds[-2:] == ["state", "idle"]
+    assert sent[-2][2]["position"]["step"] == 2

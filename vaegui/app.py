@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSettings, QTimer
+from PySide6.QtCore import QEvent, QSettings, QStandardPaths, QTimer
 
 
 def configure_pyqtgraph() -> None:
@@ -29,7 +30,8 @@ def run_gui(
         train: press Train once the window is up.
         quit_after: close the window after this many seconds (scripted runs, tests).
         screenshot: before closing, save the window as this PNG (``QWidget.grab``).
-        settings_path: an INI file to remember settings in, instead of the user's.
+        settings_path: an INI file to remember settings in, instead of the user's; the
+            autosave sessions then go beside it, in ``vaegui-data/``.
     """
     import torch
     from PySide6.QtWidgets import QApplication
@@ -44,10 +46,18 @@ def run_gui(
     app.setApplicationName("vaegui")
     app.setOrganizationName("vaegui")
     app.setWindowIcon(app_icon())
-    settings = QSettings(settings_path, QSettings.Format.IniFormat) if settings_path else None
-    window = MainWindow(settings=settings, dataset=dataset)
+    if settings_path:
+        settings = QSettings(settings_path, QSettings.Format.IniFormat)
+        data_dir = str(Path(settings_path).resolve().parent / "vaegui-data")
+    else:
+        settings = None
+        data_dir = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    scripted = quit_after is not None
+    window = MainWindow(settings=settings, dataset=dataset, data_dir=data_dir, ask_on_close=not scripted)
     window.controller.prewarm()
     window.show()
+    if not scripted:
+        QTimer.singleShot(0, window.offer_recovery)
     if train:
         QTimer.singleShot(0, window.start_training)
     if quit_after is not None:

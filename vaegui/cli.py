@@ -11,7 +11,6 @@ import sys
 
 from models.data import DATASETS
 
-
 #: option → (default, help) shared by ``train`` and ``bench``
 OPTIONS = {
     "dataset": ("mnist5k", "built-in dataset: " + ", ".join(sorted(DATASETS)) + " (default mnist5k)"),
@@ -25,7 +24,9 @@ OPTIONS = {
     "device": ("auto", "auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps (default auto)"),
     "precision": ("auto", "matmul precision of training steps: auto (bf16 where native), fp32, bf16"),
 }
-TYPES = {"epochs": int, "latent_dim": int, "hidden_dim": int, "batch_size": int, "lr": float, "beta": float, "seed": int}
+TYPES = {
+    "epochs": int, "latent_dim": int, "hidden_dim": int, "batch_size": int, "lr": float, "beta": float, "seed": int,
+}
 
 
 def _add_training_options(p: argparse.ArgumentParser, defaults: bool) -> None:

@@ -18,17 +18,19 @@ from PySide6.QtWidgets import (
     QTabWidget,
 )
 
-from models.data import DATASETS, load_dataset
 from models.config import TrainConfig
+from models.data import DATASETS, load_dataset
 from models.trainer import EpochEnd, StepBatch, TrainingDone
 from vaegui import __version__
 from vaegui.export import save_metrics_csv
+from vaegui.modelfiles import ModelFileActions
 from vaegui.panels.interpolation import InterpolationPanel
 from vaegui.panels.manifold import ManifoldPanel
 from vaegui.panels.plots import PlotsPanel
 from vaegui.panels.samples import DataPanel, SamplesPanel
 from vaegui.panels.training import TrainingPanel
 from vaegui.panels.traversal import TraversalPanel
+from vaegui.recovery import SessionFolder
 from vaegui.session import ModelHandle
 from vaegui.widgets import GridPanel, show_message
 from vaegui.worker import TrainingController
@@ -40,18 +42,32 @@ def app_icon() -> QIcon:
     return QIcon(str(ASSETS / "vaegui.svg"))
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ModelFileActions, QMainWindow):
     """vaegui's window.
 
     Args:
-        settings: where the form, the window layout and export choices are
-            remembered; the user's ``QSettings("vaegui", "vaegui")`` by default.
+        settings: where the form, the window layout, recent files and export choices
+            are remembered; the user's ``QSettings("vaegui", "vaegui")`` by default.
         dataset: the dataset key to open on (overrides the remembered one).
+        data_dir: where this session's autosaves go (``<data_dir>/sessions/...``) and
+            where crashed sessions are looked for; None disables autosave.
+        ask_on_close: ask what to do with running training or unsaved work on close.
     """
 
-    def __init__(self, settings: QSettings | None = None, dataset: str | None = None):
+    def __init__(
+        self,
+        settings: QSettings | None = None,
+        dataset: str | None = None,
+        data_dir: str | None = None,
+        ask_on_close: bool = False,
+    ):
         super().__init__()
         self.settings = settings if settings is not None else QSettings("vaegui", "vaegui")
+        self.data_dir = data_dir
+        self.session = SessionFolder(Path(data_dir) / "sessions") if data_dir else None
+        self.ask_on_close = ask_on_close
+        self.model_path: str | None = None
+        self.dirty = False
         self.setWindowIcon(app_icon())
         self.resize(1440, 920)
         self.handle = ModelHandle(self)
@@ -98,6 +114,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
 
         self.form.train_requested.connect(self.start_training)
+        self.form.continue_requested.connect(self.continue_training)
         self.form.pause_requested.connect(self.toggle_pause)
         self.form.stop_requested.connect(self.stop_training)
         self.form.dataset_selected.connect(self.select_dataset)
@@ -108,6 +125,11 @@ class MainWindow(QMainWindow):
         self.controller.snapshot.connect(self._on_snapshot)
         self.controller.finished.connect(self._on_finished)
         self.controller.failed.connect(self._on_failed)
+        self.controller.state_ready.connect(self._on_state_ready)
+        self.controller.autosaved.connect(lambda path: self.statusBar().showMessage(f"Autosaved {path}", 5000))
+        self.controller.autosave_failed.connect(
+            lambda why: self.statusBar().showMessage(f"Autosave failed: {why}", 10000)
+        )
 
         self.resizeDocks([self.plots_dock], [300], Qt.Orientation.Vertical)
         geometry = self.settings.value("window/geometry")
@@ -124,6 +146,7 @@ class MainWindow(QMainWindow):
             self.form.set_dataset_key(dataset)
         self.select_dataset(self.form.dataset_key())
         self.statusBar().showMessage("Ready: press Train (Ctrl+Return) to train a VAE on these images.")
+        self._refresh_actions()
 
     # -- menus -----------------------------------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -139,6 +162,17 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
+        self.open_action = self._action(
+            file_menu, "Open model…", self.open_model_dialog, QKeySequence.StandardKey.Open
+        )
+        self.recent_menu = file_menu.addMenu("Open Recent")
+        self._rebuild_recent_menu()
+        self.save_action = self._action(
+            file_menu, "Save model", lambda: self.save_model(), QKeySequence.StandardKey.Save
+        )
+        self.save_as_action = self._action(file_menu, "Save model as…", self.save_model_as, "Ctrl+Shift+S")
+        self.import_action = self._action(file_menu, "Import PyTorch weights…", self.import_weights_dialog)
+        file_menu.addSeparator()
         self._action(file_menu, "Export current grid as PNG…", self.export_current_grid, "Ctrl+E",
                      "Save the grid of the visible panel")
         self._action(file_menu, "Export plots as PNG…", self._export_plots_dialog, "Ctrl+Shift+E")
@@ -147,6 +181,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
         train_menu = bar.addMenu("&Training")
         self.train_action = self._action(train_menu, "Train", self.start_training, "Ctrl+Return")
+        self.continue_action = self._action(train_menu, "Continue", self.continue_training, "Ctrl+Shift+Return")
         self.pause_action = self._action(train_menu, "Pause / Resume", self.toggle_pause, "Ctrl+P")
         self.stop_action = self._action(train_menu, "Stop", self.stop_training, "Ctrl+.")
         view_menu = bar.addMenu("&View")
@@ -207,7 +242,9 @@ class MainWindow(QMainWindow):
         self.last_done = None
         self.plots.clear()
         self.handle.new_model(model_config)
-        self.controller.start(model_config, train_config, data)
+        self.model_path = None
+        self.controller.state = None
+        self.controller.start(model_config, train_config, data, autosave=self._autosave_job())
         self.form.progress.setRange(0, 0)  # busy until the first step
         self.form.progress.setFormat("Starting…")
         self.statusBar().showMessage(
@@ -224,7 +261,7 @@ class MainWindow(QMainWindow):
         else:
             self.controller.pause()
             self.statusBar().showMessage("Training paused: the panels keep the latest weights.")
-        self.form.set_running(True, paused=self.controller.paused)
+        self._refresh_actions()
 
     def stop_training(self) -> None:
         if self.controller.running:
@@ -268,8 +305,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message)
         show_message(self, QMessageBox.Icon.Warning, "vaegui", message, details)
 
+    def _on_state_ready(self) -> None:
+        self.dirty = True
+        self.plots.truncate(int(self.controller.state[1]["position"]["step"]))
+        self._refresh_actions()
+
     def _running_changed(self, running: bool) -> None:
-        self.form.set_running(running, paused=False)
+        self._refresh_actions()
         if not running and self.form.progress.maximum() == 0:  # ended before its first step
             self.form.progress.setRange(0, 1)
             self.form.progress.setValue(0)
@@ -325,11 +367,17 @@ class MainWindow(QMainWindow):
 
     # -- closing ---------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Stop a running training (it ends within one step), end the training process,
-        remember the layout, close."""
+        """Ask about running training or unsaved work (when ``ask_on_close``), stop the
+        training process (it ends within one step), remember the layout, close."""
+        if self.ask_on_close and not self.confirm_close():
+            event.ignore()
+            return
         if self.controller.running:
             self.statusBar().showMessage("Stopping training…")
         self.controller.shutdown()
+        if self.session is not None:
+            self.session.close()
+            self.session = None
         self.form.save_settings()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())

@@ -77,15 +77,55 @@ def dataset_from_arrays(arrays: dict) -> ImageDataset:
     )
 
 
+def state_to_arrays(tensors: dict) -> dict:
+    """Training-state tensors → numpy arrays (plain data for the queue)."""
+    return {k: v.numpy() for k, v in tensors.items()}
+
+
+def state_from_arrays(arrays: dict) -> dict:
+    import torch
+
+    return {k: torch.from_numpy(v) for k, v in arrays.items()}
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in str(exc).lower()
+
+
 def run_job(job: dict, send, stop_event, run_event, metrics_interval=0.05, snapshot_interval=0.25) -> None:
-    """Train one job and report through ``send(message)``; never raises."""
+    """Train one job and report through ``send(message)``; never raises.
+
+    ``job`` holds the configs (``model``, ``train``), the ``data`` arrays, optionally a
+    ``resume`` training state (``arrays``, ``info``) and ``autosave`` settings
+    (``folder``, ``keep``, ``every_s``). Whenever a trainer existed, its full state
+    is sent back as ``("state", arrays, info)`` before ``("idle",)``, whatever
+    ended the run, so the window can save or continue it.
+    """
+    from models.checkpoint import CheckpointError, autosave
+
     pending: list[StepBatch] = []
+    trainer = None
+    autosave_cfg = job.get("autosave") or {}
+
+    def save_auto() -> None:
+        if not autosave_cfg.get("folder"):
+            return
+        try:
+            path = autosave(autosave_cfg["folder"], *trainer.export_state(), keep=int(autosave_cfg.get("keep", 3)))
+            send(("autosaved", str(path)))
+        except CheckpointError as exc:  # a full disk must not stop training
+            send(("autosave_failed", str(exc)))
+
     try:
         model_cfg = ModelConfig.from_dict(job["model"])
         train_cfg = TrainConfig.from_dict(job["train"])
         trainer = Trainer(
             model_cfg, train_cfg, dataset_from_arrays(job["data"]), stop_event=stop_event, run_event=run_event
         )
+        if job.get("resume"):
+            trainer.load_state(state_from_arrays(job["resume"]["arrays"]), job["resume"]["info"])
         precision = resolve_precision(train_cfg.precision, trainer.device)
         total = trainer.steps_per_epoch * train_cfg.epochs
         send(("started", str(trainer.device), precision, trainer.steps_per_epoch, total))
@@ -95,7 +135,8 @@ def run_job(job: dict, send, stop_event, run_event, metrics_interval=0.05, snaps
             send(("snapshot", version, {k: v.numpy() for k, v in state.items()}))
 
         snapshot()
-        last_metrics = last_snapshot = time.perf_counter()
+        every_s = float(autosave_cfg.get("every_s") or 0)
+        last_metrics = last_snapshot = last_autosave = time.perf_counter()
         for event in trainer.run():
             now = time.perf_counter()
             if isinstance(event, StepBatch):
@@ -106,6 +147,9 @@ def run_job(job: dict, send, stop_event, run_event, metrics_interval=0.05, snaps
                 if now - last_snapshot >= snapshot_interval:
                     snapshot()
                     last_snapshot = now
+                if every_s and now - last_autosave >= every_s:
+                    save_auto()
+                    last_autosave = now
                 continue
             if pending:
                 send(("steps", merge_steps(pending)))
@@ -114,18 +158,29 @@ def run_job(job: dict, send, stop_event, run_event, metrics_interval=0.05, snaps
                 snapshot()
                 last_snapshot = now
                 send(("epoch", event))
+                save_auto()
+                last_autosave = time.perf_counter()
             elif isinstance(event, TrainingDone):
                 snapshot()
                 send(("done", event))
     except NonFiniteLossError as exc:
         if pending:
             send(("steps", merge_steps(pending)))
-        send(("failed", str(exc), ""))
-    except MemoryError:
-        send(("failed", "out of memory: try a smaller batch size or hidden width", traceback.format_exc()))
+        send(("failed", f"{exc}, then press Continue.", ""))
     except Exception as exc:  # every error must reach the window, not end the process
-        send(("failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        if _is_out_of_memory(exc):
+            where = "the GPU" if "cuda" in str(exc).lower() else "this computer"
+            send(("failed", f"out of memory on {where}: try a smaller batch size or hidden width",
+                  traceback.format_exc()))
+        else:
+            send(("failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     finally:
+        if trainer is not None:
+            try:
+                tensors, info = trainer.export_state()
+                send(("state", state_to_arrays(tensors), info))
+            except Exception as exc:  # the window keeps its last snapshot
+                send(("failed", f"could not read the training state back: {exc}", traceback.format_exc()))
         send(("idle",))
 
 

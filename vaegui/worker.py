@@ -30,6 +30,8 @@ class TrainingController(QObject):
         snapshot(int, dict): a versioned copy of the weights (numpy arrays).
         failed(str, str): message and traceback; the run ended on an error.
         running_changed(bool): a run started (True) or ended (False).
+        state_ready(): the full training state of the run that ended is in :attr:`state`.
+        autosaved(str), autosave_failed(str): the path written, or why it was not.
     """
 
     started = Signal(str, str)
@@ -39,6 +41,9 @@ class TrainingController(QObject):
     finished = Signal(object)
     failed = Signal(str, str)
     running_changed = Signal(bool)
+    state_ready = Signal()
+    autosaved = Signal(str)
+    autosave_failed = Signal(str)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -55,6 +60,8 @@ class TrainingController(QObject):
         self.history: list[EpochEnd] = []
         self.device = ""
         self.precision = ""
+        #: ``(arrays, info)``: the training state (numpy) sent back when the last run ended
+        self.state: tuple[dict, dict] | None = None
         self._poll = QTimer(self)
         self._poll.setInterval(30)
         self._poll.timeout.connect(self.poll)
@@ -71,8 +78,16 @@ class TrainingController(QObject):
             self._process.start()
 
     # -- control ---------------------------------------------------------------------------
-    def start(self, model_config: ModelConfig, train_config: TrainConfig, data: ImageDataset) -> None:
-        """Train a new model in the child.
+    def start(
+        self,
+        model_config: ModelConfig,
+        train_config: TrainConfig,
+        data: ImageDataset,
+        resume: tuple[dict, dict] | None = None,
+        autosave: dict | None = None,
+    ) -> None:
+        """Train in the child: a new model, or ``resume`` = ``(arrays, info)`` continued
+        to ``train_config.epochs`` in total. ``autosave``: ``folder``, ``keep``, ``every_s``.
 
         Raises:
             RuntimeError: if a run is already in progress.
@@ -86,6 +101,10 @@ class TrainingController(QObject):
         self.last_step = 0
         self.steps_per_epoch = self.total_steps = 0
         job = {"model": model_config.to_dict(), "train": train_config.to_dict(), "data": dataset_to_arrays(data)}
+        if resume is not None:
+            job["resume"] = {"arrays": resume[0], "info": resume[1]}
+        if autosave:
+            job["autosave"] = dict(autosave)
         self._jobs.put(job)
         self.running = True
         self._poll.start()
@@ -143,6 +162,13 @@ class TrainingController(QObject):
                 self.finished.emit(msg[1])
             elif kind == "failed":
                 self.failed.emit(msg[1], msg[2])
+            elif kind == "state":
+                self.state = (msg[1], msg[2])
+                self.state_ready.emit()
+            elif kind == "autosaved":
+                self.autosaved.emit(msg[1])
+            elif kind == "autosave_failed":
+                self.autosave_failed.emit(msg[1])
             elif kind == "idle":
                 ended = True
                 break

@@ -154,6 +154,17 @@ class PlotsPanel(QWidget):
         self.loss.extend(batch.loss)
         self._dirty = True
 
+    def truncate(self, step: int) -> None:
+        """Drop the points after ``step`` (training went back to that step)."""
+        keep = int(np.searchsorted(self.steps.data, step, side="right"))
+        if keep == self.steps.size and all(e.step <= step for e in self.epochs):
+            return
+        for buf in (self.steps, self.loss, *self.train.values()):
+            buf.size = min(buf.size, keep)
+        self.epochs = [e for e in self.epochs if e.step <= step]
+        self._smoothed_upto = 0
+        self._dirty = True
+
     def add_epoch(self, end: EpochEnd) -> None:
         self.epochs.append(end)
         self._dirty = True

@@ -36,6 +36,7 @@ class TrainingPanel(QWidget):
     emitted by the buttons; the window decides what they do."""
 
     train_requested = Signal()
+    continue_requested = Signal()
     pause_requested = Signal()
     stop_requested = Signal()
     dataset_selected = Signal(str)
@@ -112,15 +113,36 @@ class TrainingPanel(QWidget):
         train_form.addRow("Seed:", self.seed_spin)
         train_form.addRow("Device:", self.device_combo)
         train_form.addRow("Precision:", self.precision_combo)
+        self.autosave_spin = QSpinBox()
+        self.autosave_spin.setRange(0, 240)
+        self.autosave_spin.setValue(5)
+        self.autosave_spin.setSuffix(" min")
+        self.autosave_spin.setSpecialValueText("each epoch only")
+        self.autosave_spin.setToolTip("Autosave at the end of each epoch and also every N minutes")
+        self.keep_spin = QSpinBox()
+        self.keep_spin.setRange(1, 50)
+        self.keep_spin.setValue(3)
+        self.keep_spin.setToolTip("Autosaves kept in this session's folder")
+        autosave_row = QHBoxLayout()
+        autosave_row.addWidget(self.autosave_spin, 1)
+        autosave_row.addWidget(QLabel("keep"))
+        autosave_row.addWidget(self.keep_spin)
+        train_form.addRow("Autosave:", autosave_row)
 
         self.train_button = QPushButton("Train")
         self.train_button.setToolTip("Train a new model with these settings (Ctrl+Return)")
+        self.continue_button = QPushButton("Continue")
+        self.continue_button.setToolTip(
+            "Train the current model further, up to Epochs in total, with this learning rate and β "
+            "(Ctrl+Shift+Return)"
+        )
+        self.continue_button.setEnabled(False)
         self.pause_button = QPushButton("Pause")
         self.pause_button.setToolTip("Pause or resume training (Ctrl+P)")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop training after the current step (Ctrl+.)")
         buttons = QHBoxLayout()
-        for b in (self.train_button, self.pause_button, self.stop_button):
+        for b in (self.train_button, self.continue_button, self.pause_button, self.stop_button):
             buttons.addWidget(b)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
@@ -146,6 +168,7 @@ class TrainingPanel(QWidget):
         layout.addStretch(1)
 
         self.train_button.clicked.connect(self.train_requested)
+        self.continue_button.clicked.connect(self.continue_requested)
         self.pause_button.clicked.connect(self.pause_requested)
         self.stop_button.clicked.connect(self.stop_requested)
         self.dataset_combo.currentIndexChanged.connect(
@@ -194,13 +217,28 @@ class TrainingPanel(QWidget):
         self.model_card.setText(f"{d_in}-{h}-{d} encoder, {d}-{h}-{d_in} decoder · {params:,} parameters")
 
     # -- state -----------------------------------------------------------------------------
-    def set_running(self, running: bool, paused: bool = False) -> None:
+    def show_configs(self, model_config: ModelConfig, train_config: TrainConfig) -> None:
+        """Set the form to an opened model's settings."""
+        self.latent_spin.setValue(model_config.latent_dim)
+        self.hidden_spin.setValue(model_config.hidden_dim)
+        self.beta_spin.setValue(train_config.beta)
+        self.lr_spin.setValue(train_config.lr)
+        self.batch_spin.setValue(train_config.batch_size)
+        self.epochs_spin.setValue(train_config.epochs)
+        self.seed_spin.setValue(train_config.seed)
+
+    def autosave_settings(self) -> tuple[float, int]:
+        """``(every_s, keep)``: seconds between timed autosaves (0: epoch ends only) and how many to keep."""
+        return self.autosave_spin.value() * 60.0, self.keep_spin.value()
+
+    def set_running(self, running: bool, paused: bool = False, can_continue: bool = False) -> None:
         for w in (
             self.dataset_combo, self.latent_spin, self.hidden_spin, self.beta_spin, self.lr_spin,
             self.batch_spin, self.epochs_spin, self.seed_spin, self.device_combo, self.precision_combo,
             self.train_button,
         ):
             w.setEnabled(not running)
+        self.continue_button.setEnabled(can_continue and not running)
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
         self.pause_button.setText("Resume" if paused else "Pause")
@@ -226,6 +264,7 @@ class TrainingPanel(QWidget):
             "dataset": self.dataset_combo, "latent": self.latent_spin, "hidden": self.hidden_spin,
             "beta": self.beta_spin, "lr": self.lr_spin, "batch": self.batch_spin, "epochs": self.epochs_spin,
             "seed": self.seed_spin, "device": self.device_combo, "precision": self.precision_combo,
+            "autosave_minutes": self.autosave_spin, "autosave_keep": self.keep_spin,
         }
 
     def save_settings(self) -> None:

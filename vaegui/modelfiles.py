@@ -1,0 +1,317 @@
+"""Opening, saving and importing models; Open Recent; Continue; closing with unsaved
+work; offering to restore the autosave of a session that crashed.
+
+A mixin of :class:`vaegui.mainwindow.MainWindow`: the methods use its form, plots,
+model handle and training controller.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from models.checkpoint import SUFFIX, CheckpointError, import_state_dict, read_checkpoint, save_checkpoint
+from models.config import TrainConfig
+from models.data import DATASETS
+from models.trainer import EpochEnd
+from vaegui.recovery import crashed_sessions, mark_offered
+from vaegui.trainproc import state_from_arrays, state_to_arrays
+from vaegui.widgets import show_message
+
+MODEL_FILTER = f"vaegui models (*{SUFFIX})"
+MAX_RECENT = 8
+
+
+class ModelFileActions:
+    """File ▸ Open / Open Recent / Save / Save As / Import, and Training ▸ Continue."""
+
+    # -- file choosers (Qt dialogs a person, or a test, fills in) ---------------------------
+    def choose_open_path(self, title: str, name_filter: str) -> str:
+        dialog = QFileDialog(self, title, str(self._last_folder()), name_filter)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
+        return dialog.selectedFiles()[0] if dialog.exec() and dialog.selectedFiles() else ""
+
+    def choose_save_path(self, title: str, default_name: str) -> str:
+        dialog = QFileDialog(self, title, str(self._last_folder() / default_name), MODEL_FILTER)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix(SUFFIX.lstrip("."))
+        return dialog.selectedFiles()[0] if dialog.exec() and dialog.selectedFiles() else ""
+
+    def _last_folder(self) -> Path:
+        return Path(self.settings.value("files/folder", str(Path.home())))
+
+    # -- recent files ----------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("files/recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _remember(self, path: str) -> None:
+        path = str(Path(path).resolve())
+        recent = [path] + [p for p in self.recent_files() if p != path]
+        self.settings.setValue("files/recent", recent[:MAX_RECENT])
+        self.settings.setValue("files/folder", str(Path(path).parent))
+        self._rebuild_recent_menu()
+
+    def _forget(self, path: str) -> None:
+        self.settings.setValue("files/recent", [p for p in self.recent_files() if p != path])
+        self._rebuild_recent_menu()
+
+    def _rebuild_recent_menu(self) -> None:
+        menu = self.recent_menu
+        menu.clear()
+        recent = self.recent_files()
+        for i, path in enumerate(recent):
+            action = menu.addAction(f"&{i + 1} {Path(path).name}  ({Path(path).parent})")
+            action.triggered.connect(lambda _checked=False, p=path: self._open_recent(p))
+        if not recent:
+            menu.addAction("(none)").setEnabled(False)
+        else:
+            menu.addSeparator()
+            menu.addAction("Clear list").triggered.connect(
+                lambda: (self.settings.setValue("files/recent", []), self._rebuild_recent_menu())
+            )
+
+    def _open_recent(self, path: str) -> None:
+        if not Path(path).is_file():
+            self._forget(path)
+            show_message(self, QMessageBox.Icon.Warning, "Open Recent", f"{path} no longer exists.")
+            return
+        self.open_model(path)
+
+    # -- open ------------------------------------------------------------------------------
+    def open_model_dialog(self) -> None:
+        if self._busy("open a model"):
+            return
+        path = self.choose_open_path("Open model", MODEL_FILTER)
+        if path:
+            self.open_model(path)
+
+    def open_model(self, path: str) -> bool:
+        """Open a checkpoint. On any problem a dialog says what is wrong and the model
+        already open stays as it was."""
+        if self._busy("open a model"):
+            return False
+        try:
+            c = read_checkpoint(path)
+            if c.dataset_name not in DATASETS:
+                raise CheckpointError(
+                    f"{Path(path).name} was trained on {c.dataset_name or 'an unnamed dataset'!r}, "
+                    "which this version of vaegui cannot load"
+                )
+            if not c.has_training_state:
+                raise CheckpointError(
+                    f"{Path(path).name} has no optimizer state (or random-number state, or data order), so "
+                    "its training cannot be continued exactly; import its weights with File ▸ Import "
+                    "PyTorch weights to explore them"
+                )
+        except CheckpointError as exc:
+            show_message(self, QMessageBox.Icon.Critical, "Open model", f"Could not open {path}:\n{exc}")
+            self.statusBar().showMessage(f"Could not open {path}", 8000)
+            return False
+        self.form.set_dataset_key(c.dataset_name)  # loads the dataset if it differs
+        data = self.handle.dataset
+        if data is None or tuple(data.image_shape) != tuple(c.model_config.input_shape):
+            show_message(self, QMessageBox.Icon.Critical, "Open model",
+                         f"Could not open {path}: its images are {c.model_config.input_shape}, the dataset's "
+                         f"{None if data is None else data.image_shape}")
+            return False
+        self.form.show_configs(c.model_config, c.train_config)
+        self.handle.new_model(c.model_config)
+        self.handle.load_snapshot(int(c.info.get("position", {}).get("version", 0)), c.weights)
+        self.controller.state = (state_to_arrays(c.tensors), c.info)
+        self.train_config = c.train_config
+        self._show_history(c.info)
+        self.model_path, self.dirty = str(path), False
+        self.last_done = None
+        self._remember(path)
+        self._refresh_actions()
+        self.form.show_error("")
+        last = c.info.get("history", [])[-1:] or [{}]
+        score = f"; test −ELBO {last[0]['test_neg_elbo']:.2f} nats per image" if "test_neg_elbo" in last[0] else ""
+        self.statusBar().showMessage(f"Opened {Path(path).name}: {c.epochs_done} epochs{score}.")
+        self.setWindowTitle(f"vaegui — {Path(path).name} — {data.title}")
+        return True
+
+    def _show_history(self, info: dict) -> None:
+        self.plots.clear()
+        steps = info.get("step_metrics")
+        if steps and steps.get("step"):
+            from models.trainer import StepBatch
+
+            n = len(steps["step"])
+            self.plots.add_steps(StepBatch(0, steps["step"], steps["recon"], steps["kl"], steps["neg_elbo"],
+                                           steps.get("loss", steps["neg_elbo"]), 0, 0, n, 0.0))
+        for e in info.get("history", []):
+            self.plots.add_epoch(EpochEnd(**e))
+
+    # -- save ------------------------------------------------------------------------------
+    def save_model(self, path: str | None = None) -> bool:
+        """Save the current model with its training state (atomic; errors leave the old file)."""
+        if self._busy("save"):
+            return False
+        if self.controller.state is None:
+            show_message(self, QMessageBox.Icon.Information, "Save model",
+                         "There is no trained model with a training state to save yet.")
+            return False
+        if path is None:
+            path = self.model_path or self.choose_save_path("Save model", "model" + SUFFIX)
+            if not path:
+                return False
+        if not path.endswith(SUFFIX):
+            path += SUFFIX
+        arrays, info = self.controller.state
+        info = dict(info)
+        x = self.plots.steps.data
+        if len(x):
+            info["step_metrics"] = {
+                "step": [int(v) for v in x],
+                **{key: self.plots.train[key].data.tolist() for key in ("recon", "kl", "neg_elbo")},
+                "loss": self.plots.loss.data.tolist(),
+            }
+        try:
+            save_checkpoint(path, state_from_arrays(arrays), info)
+        except CheckpointError as exc:
+            show_message(self, QMessageBox.Icon.Critical, "Save model", f"{exc}\nNothing was overwritten.")
+            return False
+        self.model_path, self.dirty = path, False
+        self._remember(path)
+        self.statusBar().showMessage(f"Saved {path}", 8000)
+        return True
+
+    def save_model_as(self) -> bool:
+        path = self.choose_save_path("Save model as", Path(self.model_path or "model" + SUFFIX).name)
+        return bool(path) and self.save_model(path)
+
+    # -- import ----------------------------------------------------------------------------
+    def import_weights_dialog(self) -> None:
+        if self._busy("import weights"):
+            return
+        path = self.choose_open_path("Import PyTorch weights", "PyTorch state dicts (*.pt *.pth)")
+        if path:
+            self.import_weights(path)
+
+    def import_weights(self, path: str) -> bool:
+        """Import a plain ``.pt`` state dict for the model the form describes (never unpickles)."""
+        data = self.handle.dataset
+        config = self.form.model_config(data.image_shape)
+        try:
+            weights = import_state_dict(path, config)
+        except CheckpointError as exc:
+            show_message(self, QMessageBox.Icon.Critical, "Import PyTorch weights", f"Could not import:\n{exc}")
+            return False
+        self.handle.new_model(config)
+        self.handle.load_snapshot(0, weights)
+        self.controller.state = None  # no optimizer state: explore only
+        self.plots.clear()
+        self.model_path, self.dirty = None, False
+        self._refresh_actions()
+        self.statusBar().showMessage(
+            f"Imported {Path(path).name} into a {config.input_dim}-{config.hidden_dim}-{config.latent_dim} model "
+            "(weights only: Continue needs a vaegui checkpoint).", 10000)
+        return True
+
+    # -- continue --------------------------------------------------------------------------
+    def continue_training(self) -> None:
+        """Train the current model further, up to the form's epoch count in total."""
+        if self.controller.running or self.controller.state is None or self.handle.dataset is None:
+            return
+        arrays, info = self.controller.state
+        done = int(info["position"]["epoch"])
+        step_in_epoch = int(info["position"]["step_in_epoch"])
+        steps_per_epoch = -(-int(info["dataset"]["n_train"]) // int(info["train_config"]["batch_size"]))
+        finished = step_in_epoch in (0, steps_per_epoch) and int(info["position"]["perm_epoch"]) == done
+        if self.form.epochs_spin.value() <= done and finished:
+            self.form.show_error(f"The model has trained {done} epochs: set Epochs above {done} to continue.")
+            return
+        saved = TrainConfig.from_dict(info["train_config"])
+        form = self.form.train_config()
+        config = TrainConfig(epochs=max(form.epochs, done + (0 if finished else 1)), batch_size=saved.batch_size,
+                             lr=form.lr, beta=form.beta, seed=saved.seed, device=form.device,
+                             precision=form.precision)
+        from models.config import ModelConfig
+
+        model_config = ModelConfig.from_dict(info["model_config"])
+        self.form.show_error("")
+        self.last_error = ""
+        self.train_config = config
+        self.last_done = None
+        self.controller.start(model_config, config, self.handle.dataset, resume=(arrays, info),
+                              autosave=self._autosave_job())
+        self.form.progress.setRange(0, 0)
+        self.form.progress.setFormat("Resuming…")
+        self.statusBar().showMessage(f"Continuing from epoch {done} to {config.epochs}…")
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _busy(self, what: str) -> bool:
+        if self.controller.running:
+            self.statusBar().showMessage(f"Stop training first to {what}.", 5000)
+            return True
+        return False
+
+    def _refresh_actions(self) -> None:
+        running = self.controller.running
+        has_state = self.controller.state is not None
+        self.form.set_running(running, paused=self.controller.paused, can_continue=has_state)
+        for action in (self.save_action, self.save_as_action):
+            action.setEnabled(has_state and not running)
+        for action in (self.open_action, self.import_action, self.recent_menu.menuAction()):
+            action.setEnabled(not running)
+        self.continue_action.setEnabled(has_state and not running)
+
+    def _autosave_job(self) -> dict | None:
+        if self.session is None:
+            return None
+        every_s, keep = self.form.autosave_settings()
+        return {"folder": str(self.session.path), "keep": keep, "every_s": every_s}
+
+    # -- closing and recovery --------------------------------------------------------------
+    def confirm_close(self) -> bool:
+        """Ask what to do with running training or unsaved work; False cancels the close."""
+        running = self.controller.running
+        if not running and not (self.dirty and self.controller.state is not None):
+            return True
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Close vaegui")
+        if running:
+            box.setText("Training is still running.")
+            save = box.addButton("Stop and save…", QMessageBox.ButtonRole.AcceptRole)
+            discard = box.addButton("Stop and discard", QMessageBox.ButtonRole.DestructiveRole)
+        else:
+            box.setText("The trained model has not been saved.")
+            save = box.addButton("Save…", QMessageBox.ButtonRole.AcceptRole)
+            discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(save)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is cancel or clicked is None:
+            return False
+        if running:
+            self.controller.shutdown()  # ends within one step; the state comes back
+        if clicked is save:
+            return self.save_model()
+        return clicked is discard
+
+    def offer_recovery(self) -> QMessageBox | None:
+        """If an earlier session crashed, offer its newest autosave (non-blocking)."""
+        if self.data_dir is None:
+            return None
+        sessions = crashed_sessions(Path(self.data_dir) / "sessions")
+        if not sessions:
+            return None
+        folder, newest = sessions[0]
+        for other, _ in sessions:
+            mark_offered(other)
+        box = QMessageBox(QMessageBox.Icon.Question, "Restore autosave",
+                          f"vaegui did not close normally last time. Restore its newest autosave?\n{newest}",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setObjectName("recovery-box")
+        yes = box.button(QMessageBox.StandardButton.Yes)
+        box.finished.connect(lambda _result: box.clickedButton() is yes and self.open_model(str(newest)))
+        box.open()
+        return box
