@@ -287,3 +287,16 @@ def test_saving_to_an_unwritable_place_says_so_and_keeps_the_model_unsaved(qtbot
     assert "could not save" in message_texts() and "Nothing was overwritten" in message_texts()
     close_messages()
     assert window.dirty and window.save_action.isEnabled()
+
+
+def test_an_exception_in_the_training_process_shows_the_error_with_its_traceback(qtbot, window):
+    from models.config import TrainConfig
+
+    data = window.handle.dataset
+    window.controller.start(window.form.model_config(data.image_shape), TrainConfig(device="cuda:7"), data)
+    qtbot.waitUntil(lambda: not window.controller.running, timeout=30000)
+    assert "not usable here" in window.form.error_label.text()
+    boxes = visible_messages()
+    assert boxes and "Traceback" in boxes[-1].detailedText()
+    close_messages()
+    train_to_end(qtbot, window, epochs=1)  # the app stays usable
