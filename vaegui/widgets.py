@@ -169,6 +169,18 @@ class GridPanel(QWidget):
         self.last_refresh_s = 0.0
         handle.changed.connect(self._on_model_changed)
 
+    def lay_out_beside(self, form: QFormLayout) -> None:
+        """The common layout: the grid on the left; the controls, the export button
+        and the caption on the right."""
+        form.addRow(self.export_button)
+        side = QVBoxLayout()
+        side.addLayout(form)
+        side.addWidget(self.caption)
+        side.addStretch(1)
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.grid_view, 3)
+        layout.addLayout(side, 1)
+
     # -- to implement ---------------------------------------------------------------------
     def compute_grid(self) -> tuple[np.ndarray, int, int] | None:
         raise NotImplementedError

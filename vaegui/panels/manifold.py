@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QSpinBox, QWidget
 
 from models.latent import manifold_latents
 from vaegui.widgets import GridPanel
@@ -44,14 +44,7 @@ class ManifoldPanel(GridPanel):
         hold.addWidget(self.hold_combo, 1)
         hold.addWidget(self.hold_index)
         form.addRow("Other dimensions held at:", hold)
-        form.addRow(self.export_button)
-        side = QVBoxLayout()
-        side.addLayout(form)
-        side.addWidget(self.caption)
-        side.addStretch(1)
-        layout = QHBoxLayout(self)
-        layout.addWidget(self.grid_view, 3)
-        layout.addLayout(side, 1)
+        self.lay_out_beside(form)
         for spin in (self.grid_spin, self.dim_x, self.dim_y, self.hold_index):
             spin.valueChanged.connect(self.refresh)
         self.hold_combo.currentIndexChanged.connect(self._hold_changed)

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QPushButton, QSpinBox, QWidget
 
 from models.latent import prior_samples
 from vaegui.widgets import GridPanel
-
-
-def _side(panel: GridPanel, form: QFormLayout) -> None:
-    form.addRow(panel.export_button)
-    side = QVBoxLayout()
-    side.addLayout(form)
-    side.addWidget(panel.caption)
-    side.addStretch(1)
-    layout = QHBoxLayout(panel)
-    layout.addWidget(panel.grid_view, 3)
-    layout.addLayout(side, 1)
 
 
 class SamplesPanel(GridPanel):
@@ -42,7 +31,7 @@ class SamplesPanel(GridPanel):
         form.addRow("Columns:", self.cols_spin)
         form.addRow("Seed:", self.seed_spin)
         form.addRow(self.new_button)
-        _side(self, form)
+        self.lay_out_beside(form)
         for spin in (self.rows_spin, self.cols_spin, self.seed_spin):
             spin.valueChanged.connect(self.refresh)
 
@@ -70,7 +59,7 @@ class DataPanel(GridPanel):
         self.page_spin.setMinimum(1)
         form = QFormLayout()
         form.addRow("Test images:", self.page_spin)
-        _side(self, form)
+        self.lay_out_beside(form)
         self.page_spin.valueChanged.connect(self.refresh)
         handle.dataset_changed.connect(self._dataset_changed)
 
