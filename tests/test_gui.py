@@ -189,6 +189,9 @@ def test_stop_mid_training(qtbot, window):
     train(qtbot, window, epochs=1000)
     qtbot.waitUntil(lambda: window.plots.steps.size > 0, timeout=30000)
     assert window.form.stop_button.isEnabled() and not window.form.train_button.isEnabled()
+    qtbot.waitUntil(lambda: "ETA" in window.form.speed_label.text(), timeout=5000)
+    assert "samples/s" in window.form.speed_label.text()
+    assert window.form.progress.text().startswith("Epoch ") and "/1000 · step " in window.form.progress.text()
     qtbot.mouseClick(window.form.stop_button, Qt.MouseButton.LeftButton)
     wait_finished(qtbot, window)
     assert window.last_done.stopped

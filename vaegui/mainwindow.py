@@ -277,7 +277,7 @@ class MainWindow(ModelFileActions, QMainWindow):
     def _on_steps(self, batch: StepBatch) -> None:
         self.plots.add_steps(batch)
         if self.train_config is not None:
-            self.form.show_progress(batch, self.train_config.epochs)
+            self.form.show_progress(batch, self.train_config.epochs, self.train_config.batch_size)
 
     def _on_epoch_end(self, end: EpochEnd) -> None:
         self.plots.add_epoch(end)

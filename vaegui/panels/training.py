@@ -247,14 +247,14 @@ class TrainingPanel(QWidget):
         self.error_label.setText(message)
         self.error_label.setVisible(bool(message))
 
-    def show_progress(self, batch: StepBatch, epochs: int) -> None:
+    def show_progress(self, batch: StepBatch, epochs: int, batch_size: int) -> None:
         done = (batch.epoch - 1) * batch.steps_per_epoch + batch.step_in_epoch
         self.progress.setRange(0, batch.total_steps)
         self.progress.setValue(done)
         self.progress.setFormat(
             f"Epoch {batch.epoch}/{epochs} · step {done}/{batch.total_steps} (%p%)"
         )
-        remaining = (batch.total_steps - done) * (self.batch_spin.value())
+        remaining = (batch.total_steps - done) * batch_size
         eta = remaining / batch.samples_per_s if batch.samples_per_s > 0 else 0.0
         self.speed_label.setText(f"{batch.samples_per_s:,.0f} samples/s · ETA {format_duration(eta)}")
 
