@@ -22,7 +22,10 @@ the parent are tuples of plain data:
     ("epoch", EpochEnd)
     ("done", TrainingDone)
     ("failed", message, traceback)
+    ("state", arrays, info)         the full training state, when a run ends
+    ("autosaved", path), ("autosave_failed", reason)
     ("idle",)                       the job is over, whatever happened
+    ("exit",)                       the process is about to end
 """
 
 from __future__ import annotations
@@ -205,5 +208,6 @@ def child_main(jobs, events, stop_event, run_event, threads: int | None = None) 
     while True:
         job = jobs.get()
         if job is None:
+            events.put(("exit",))
             return
         run_job(job, events.put, stop_event, run_event)

@@ -4,14 +4,17 @@ Training runs in a spawned child process (:mod:`vaegui.trainproc`) so that the G
 thread never competes with it for the GIL. The child is started once and reused
 for later runs. Stop and pause are ``multiprocessing`` events that the trainer
 checks between steps. Messages come back over a queue and are drained on the GUI
-thread by a 30 ms timer, which re-emits them as Qt signals; only the newest
-weight snapshot of each drain is passed on (superseded work is dropped).
+thread by a 30 ms timer (a reader thread does the blocking reads), which re-emits
+them as Qt signals; only the newest weight snapshot of each drain is passed on
+(superseded work is dropped).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import queue
+import threading
+import time
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -19,6 +22,18 @@ from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset
 from models.trainer import EpochEnd, StepBatch
 from vaegui.trainproc import child_main, dataset_to_arrays, merge_steps
+
+
+def _read_messages(events, inbox: queue.SimpleQueue) -> None:
+    """Move the child's messages to ``inbox`` until it says goodbye or the pipe breaks."""
+    while True:
+        try:
+            msg = events.get()
+        except (EOFError, OSError, ValueError):
+            return
+        if msg == ("exit",):
+            return
+        inbox.put(msg)
 
 
 class TrainingController(QObject):
@@ -50,6 +65,9 @@ class TrainingController(QObject):
         self._ctx = mp.get_context("spawn")
         self._process = None
         self._jobs = self._events = None
+        self._inbox: queue.SimpleQueue | None = None
+        self._reader: threading.Thread | None = None
+        self._dead_since: float | None = None
         self._stop = self._ctx.Event()
         self._run = self._ctx.Event()
         self._run.set()
@@ -71,11 +89,19 @@ class TrainingController(QObject):
         """Start the child now (it imports torch) so that Train starts at once."""
         if self._process is None or not self._process.is_alive():
             self._jobs, self._events = self._ctx.Queue(), self._ctx.Queue()
+            self._inbox = queue.SimpleQueue()
             self._process = self._ctx.Process(
                 target=child_main, args=(self._jobs, self._events, self._stop, self._run),
                 name="vaegui-training", daemon=True,
             )
             self._process.start()
+            # A plain reader thread does the blocking reads: a child killed in the middle
+            # of a message would otherwise block the GUI thread forever.
+            self._reader = threading.Thread(
+                target=_read_messages, args=(self._events, self._inbox), name="vaegui-messages", daemon=True
+            )
+            self._reader.start()
+            self._dead_since = None
 
     # -- control ---------------------------------------------------------------------------
     def start(
@@ -137,8 +163,8 @@ class TrainingController(QObject):
         ended = False
         while True:
             try:
-                msg = self._events.get(timeout=block_s) if block_s else self._events.get_nowait()
-            except (queue.Empty, OSError, ValueError):
+                msg = self._inbox.get(timeout=block_s) if block_s else self._inbox.get_nowait()
+            except queue.Empty:
                 break
             kind = msg[0]
             if kind == "steps":
@@ -177,12 +203,16 @@ class TrainingController(QObject):
         if newest_snapshot is not None:
             self.snapshot.emit(newest_snapshot[1], newest_snapshot[2])
         if not ended and self.running and self._process is not None and not self._process.is_alive():
-            code = self._process.exitcode
-            self.failed.emit(
-                f"the training process ended unexpectedly (exit code {code}); the window and the "
-                "last weights received are unharmed", "",
-            )
-            ended = True
+            # Give the reader a moment for the messages the child wrote before it died.
+            now = time.monotonic()
+            self._dead_since = self._dead_since or now
+            if now - self._dead_since > 0.3:
+                code = self._process.exitcode
+                self.failed.emit(
+                    f"the training process ended unexpectedly (exit code {code}); the window and the "
+                    "last weights received are unharmed", "",
+                )
+                ended = True
         if ended:
             self._end_run()
 
@@ -224,6 +254,7 @@ class TrainingController(QObject):
             clean = False
             self._process.terminate()
             self._process.join(timeout=5)
+        self._reader.join(timeout=2)  # ends on the child's last message; left behind only after a crash
         for q in (self._jobs, self._events):
             q.cancel_join_thread()
             q.close()
