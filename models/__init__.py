@@ -14,7 +14,7 @@ from models.config import ModelConfig, TrainConfig
 from models.data import DATASETS, ImageDataset, load_dataset
 from models.objectives import ELBOTerms, bernoulli_log_likelihood, elbo_terms, gaussian_kl
 from models.trainer import EpochEnd, NonFiniteLossError, StepBatch, Trainer, TrainingDone, best_device
-from models.vae import MLPVAE
+from models.vae import MLPVAE, VAE
 
 __all__ = [
     "Checkpoint",
@@ -26,6 +26,7 @@ __all__ = [
     "EpochEnd",
     "ImageDataset",
     "MLPVAE",
+    "VAE",
     "ModelConfig",
     "NonFiniteLossError",
     "StepBatch",

@@ -206,22 +206,22 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 
 def check_weights(weights: dict[str, torch.Tensor], config: ModelConfig, name: str = "the file") -> None:
     """Raise :class:`CheckpointError` unless ``weights`` fit a model of ``config`` exactly."""
-    from models.vae import MLPVAE
+    from models.vae import VAE
 
-    expected = {k: tuple(v.shape) for k, v in MLPVAE(config).state_dict().items()}
+    expected = {k: tuple(v.shape) for k, v in VAE(config).state_dict().items()}
     got = {k: tuple(v.shape) for k, v in weights.items()}
     missing = sorted(set(expected) - set(got))
     extra = sorted(set(got) - set(expected))
     if missing or extra:
         raise CheckpointError(
-            f"{name} does not hold the weights of a {config.input_dim}-{config.hidden_dim}-{config.latent_dim} "
-            f"MLP VAE (missing: {', '.join(missing) or 'none'}; unexpected: {', '.join(extra) or 'none'})"
+            f"{name} does not hold the weights of a {config.describe()} "
+            f"(missing: {', '.join(missing) or 'none'}; unexpected: {', '.join(extra) or 'none'})"
         )
     for key, shape in expected.items():
         if got[key] != shape:
             raise CheckpointError(
-                f"{name}: {key} has shape {got[key]} but a {config.input_dim}-{config.hidden_dim}-"
-                f"{config.latent_dim} model needs {shape} (another latent size or hidden width?)"
+                f"{name}: {key} has shape {got[key]} but a {config.describe()} needs {shape} "
+                "(another latent size or hidden width?)"
             )
 
 

@@ -48,38 +48,91 @@ class _JsonConfig:
         return cls.from_dict(data)
 
 
+MODELS = {"vae": "VAE", "ae": "plain autoencoder", "cvae": "conditional VAE"}
+ARCHS = {"mlp": "MLP", "conv": "convolutional"}
+CONV_SIZES = (28, 32, 64)
+
+
 @dataclass(frozen=True)
 class ModelConfig(_JsonConfig):
-    """An MLP VAE: x → hidden (ReLU) → (mu, logvar); z → hidden (ReLU) → Bernoulli logits.
+    """A network and its likelihood.
 
     Defaults are the canonical PyTorch example (pytorch/examples ``vae/main.py``):
-    784-400-20.
+    an MLP VAE 784-400-20 with a Bernoulli likelihood.
 
     Attributes:
         input_shape: image shape ``(C, H, W)``; pixels are in [0, 1].
         latent_dim: D, the size of z (2 to 64).
-        hidden_dim: width of the single hidden layer of encoder and decoder.
+        hidden_dim: width of the hidden layer (MLP) or of the fully connected layer
+            after the convolutions (conv).
+        model: ``"vae"``; ``"ae"``, a deterministic autoencoder (seed 003: AE vs VAE
+            latents); or ``"cvae"``, a conditional VAE p(x|y, z) (Sohn et al. 2015).
+        arch: ``"mlp"`` or ``"conv"`` (stride-2 4×4 convolutions as in the β-VAE papers;
+            28×28, 32×32 or 64×64 images with any channel count).
+        likelihood: ``"bernoulli"``, ``"cbernoulli"``, ``"gaussian"`` or
+            ``"gaussian-learned"`` (see :mod:`models.likelihoods`).
+        sigma: the fixed σ of ``"gaussian"``, in pixel units.
+        var_floor: the variance floor of ``"gaussian-learned"``.
+        n_classes: label count for ``"cvae"`` (set from the dataset).
 
     Raises:
-        ValueError: on a latent size outside 2..64, a non-positive width or shape.
+        ValueError: on a latent size outside 2..64, a non-positive width or shape, an
+            unknown model, architecture or likelihood, a conv net on an unsupported
+            size, or a CVAE without classes.
     """
 
     input_shape: tuple[int, int, int] = (1, 28, 28)
     latent_dim: int = 20
     hidden_dim: int = 400
+    model: str = "vae"
+    arch: str = "mlp"
+    likelihood: str = "bernoulli"
+    sigma: float = 0.1
+    var_floor: float = 1e-3
+    n_classes: int = 0
 
     def __post_init__(self) -> None:
+        from models.likelihoods import LIKELIHOODS
+
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise ValueError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {sorted(MODELS)}, got {self.model!r}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {sorted(ARCHS)}, got {self.arch!r}")
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {sorted(LIKELIHOODS)}, got {self.likelihood!r}")
+        if not self.sigma > 0 or not self.var_floor > 0:
+            raise ValueError("sigma and var_floor must be positive")
+        if self.model == "cvae" and int(self.n_classes) < 2:
+            raise ValueError("a conditional VAE needs a labelled dataset (n_classes >= 2)")
+        _, height, width = self.input_shape
+        if self.arch == "conv" and (height != width or height not in CONV_SIZES):
+            raise ValueError(
+                f"the convolutional network takes 28×28, 32×32 or 64×64 images, not "
+                f"{self.input_shape[1]}×{self.input_shape[2]}: use the MLP"
+            )
         if not 2 <= int(self.latent_dim) <= 64:
             raise ValueError(f"latent_dim must be between 2 and 64, got {self.latent_dim}")
         if int(self.hidden_dim) < 1:
             raise ValueError(f"hidden_dim must be positive, got {self.hidden_dim}")
-        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
-            raise ValueError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
 
     @property
     def input_dim(self) -> int:
         c, h, w = self.input_shape
         return c * h * w
+
+    @property
+    def has_prior(self) -> bool:
+        """False for the plain autoencoder: no p(z) to sample or map Φ⁻¹ through."""
+        return self.model != "ae"
+
+    def describe(self) -> str:
+        """A one-line name, e.g. ``"784-400-20 MLP VAE, Bernoulli"``."""
+        from models.likelihoods import LIKELIHOODS
+
+        net = f"{self.input_dim}-{self.hidden_dim}-{self.latent_dim}" if self.arch == "mlp" else "conv"
+        return f"{net} {'MLP ' if self.arch == 'mlp' else ''}{MODELS[self.model]}, {LIKELIHOODS[self.likelihood][0]}"
 
 
 @dataclass(frozen=True)
@@ -97,6 +150,14 @@ class TrainConfig(_JsonConfig):
         precision: ``"auto"``, ``"fp32"`` or ``"bf16"``: the matmul precision of training
             steps (bf16 autocast; weights, loss and evaluation stay float32). ``"auto"``
             uses bf16 where the hardware runs it natively (see ``models.trainer.resolve_precision``).
+        kl_warmup: steps over which the KL weight rises linearly from 0 to β (Bowman et
+            al. 2016); 0 for none.
+        free_bits: nats per latent dimension below which the batch-mean KL of that
+            dimension is not penalised (Kingma et al. 2016); 0 for none.
+        iw_k: importance samples of the training objective: 1 is the ELBO, k > 1 the
+            IWAE bound (Burda et al. 2016).
+        eval_iw: importance samples K of the per-epoch estimate of log p(x); 0 for none.
+        eval_iw_images: test images that estimate uses (the first N of the split).
 
     Raises:
         ValueError: on non-positive epochs, batch size or learning rate, or a negative β.
@@ -109,6 +170,11 @@ class TrainConfig(_JsonConfig):
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
+    kl_warmup: int = 0
+    free_bits: float = 0.0
+    iw_k: int = 1
+    eval_iw: int = 0
+    eval_iw_images: int = 500
 
     def __post_init__(self) -> None:
         if int(self.epochs) < 1:
@@ -119,5 +185,9 @@ class TrainConfig(_JsonConfig):
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
+        if int(self.kl_warmup) < 0 or not float(self.free_bits) >= 0:
+            raise ValueError("kl_warmup and free_bits must be >= 0")
+        if not 1 <= int(self.iw_k) <= 5000 or not 0 <= int(self.eval_iw) <= 5000 or int(self.eval_iw_images) < 1:
+            raise ValueError("iw_k must be in 1..5000, eval_iw in 0..5000 and eval_iw_images >= 1")
         if not float(self.beta) >= 0:
             raise ValueError(f"beta must be >= 0, got {self.beta}")

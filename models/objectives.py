@@ -15,6 +15,7 @@ All functions return one value per image (shape ``(B,)``), in nats.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -94,3 +95,106 @@ def elbo_terms(
     recon = -bernoulli_log_likelihood(logits, x)
     kl = gaussian_kl(mu, logvar)
     return ELBOTerms(recon=recon, kl=kl, neg_elbo=recon + kl, loss=recon + beta * kl)
+
+
+def gaussian_kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(q ‖ N(0, 1)) of each latent dimension, ``(B, D)`` in nats."""
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def objective_terms(
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    kl_weight: float = 1.0,
+    free_bits: float = 0.0,
+    iw_k: int = 1,
+    autocast: bool = False,
+) -> ELBOTerms:
+    """The terms of any model of :class:`models.vae.VAE`, per image in nats.
+
+    * ``recon`` = −log p(x|z) for one reparameterized z; ``kl`` = KL(q(z|x) ‖ p(z));
+      ``neg_elbo`` = recon + kl (the true bound, whatever the weighting).
+    * ``loss`` = recon + w·KL with w = ``kl_weight`` (β, scaled by a warm-up); with
+      ``free_bits`` λ > 0 the KL term is Σ_d max(λ, mean_batch KL_d) (Kingma et al.
+      2016, "free bits"); with ``iw_k`` > 1 the loss is −L_k, the importance-weighted
+      bound (Burda et al. 2016).
+    * For the plain autoencoder z = mu, ``kl`` = 0 and every term is the reconstruction.
+
+    ``autocast``: run the network in bfloat16 (the likelihood and the KL stay float32).
+    """
+    device_type = x.device.type
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
+        params, mu, logvar = model(x, generator, y)
+    recon = -model.likelihood.log_prob(params.float(), x)
+    if logvar is None:
+        zero = torch.zeros_like(recon)
+        return ELBOTerms(recon=recon, kl=zero, neg_elbo=recon, loss=recon)
+    kl_d = gaussian_kl_per_dim(mu.float(), logvar.float())
+    kl = kl_d.sum(dim=1)
+    penalty = torch.clamp(kl_d.mean(dim=0), min=free_bits).sum().expand_as(kl) if free_bits > 0 else kl
+    loss = recon + kl_weight * penalty
+    if iw_k > 1:
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
+            loss = -iw_log_marginal(model, x, y, iw_k, generator, grad=True)
+    return ELBOTerms(recon=recon, kl=kl, neg_elbo=recon + kl, loss=loss)
+
+
+def iw_log_weights(
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    k: int,
+    generator: torch.Generator | None = None,
+    max_images: int = 20000,
+) -> torch.Tensor:
+    """log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x), z_i ~ q(z|x), ``(k, B)``.
+
+    The k samples are decoded in chunks of at most ``max_images`` images, so memory
+    stays bounded for k up to thousands (Burda et al. 2016, eq. 8; seed 003).
+
+    Raises:
+        ValueError: for k < 1, or a model without a posterior variance (the autoencoder).
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    mu, logvar = model.encode(x, y)
+    if logvar is None:
+        raise ValueError("the plain autoencoder has no posterior to sample: no importance-sampled estimate")
+    mu, logvar = mu.float(), logvar.float()
+    std = torch.exp(0.5 * logvar)
+    b, d = mu.shape
+    per = max(1, max_images // b)
+    half_log_2pi = 0.5 * math.log(2 * math.pi)
+    out = []
+    for start in range(0, k, per):
+        kk = min(per, k - start)
+        eps = torch.randn((kk, b, d), generator=generator, device=mu.device)
+        z = mu + std * eps
+        log_q = (-0.5 * eps.pow(2) - half_log_2pi - 0.5 * logvar).sum(-1)
+        log_pz = (-0.5 * z.pow(2) - half_log_2pi).sum(-1)
+        xr = x.unsqueeze(0).expand(kk, *x.shape).reshape(kk * b, *x.shape[1:])
+        yr = None if y is None else y.repeat(kk)
+        params = model.decode_params(z.reshape(kk * b, d), yr)
+        log_px = model.likelihood.log_prob(params.float(), xr).view(kk, b)
+        out.append(log_px + log_pz - log_q)
+    return torch.cat(out, dim=0)
+
+
+def iw_log_marginal(
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    k: int,
+    generator: torch.Generator | None = None,
+    grad: bool = False,
+    max_images: int = 20000,
+) -> torch.Tensor:
+    """The importance-sampled estimate of log p(x), ``(B,)`` nats per image:
+    log (1/k) Σ_i w_i (Burda et al. 2016). It is a lower bound of log p(x) in
+    expectation, ≥ the ELBO, and tightens as k grows; with k = 1 it is the ELBO.
+    """
+    with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+        log_w = iw_log_weights(model, x, y, k, generator, max_images)
+        return torch.logsumexp(log_w, dim=0) - math.log(k)

@@ -17,8 +17,8 @@ import torch
 
 from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset
-from models.objectives import elbo_terms
-from models.vae import MLPVAE
+from models.objectives import gaussian_kl_per_dim, iw_log_marginal, objective_terms
+from models.vae import VAE
 
 
 def _first_line(exc: BaseException) -> str:
@@ -105,7 +105,12 @@ class EpochEnd:
     """End-of-epoch summary; all terms in nats per image.
 
     ``train_*`` are means over the epoch's steps; ``test_*`` are a one-sample ELBO
-    estimate over the whole test split with a fixed noise seed.
+    estimate over the whole test split with a fixed noise seed. ``test_nll_iw`` is
+    −log p(x) estimated with K importance samples on the first ``eval_iw_images`` test
+    images (None when not asked for), ``test_iw_gap`` = log p(x) − ELBO on those
+    images (≈ KL(q(z|x) ‖ p(z|x)), seed 000/003). ``kl_per_dim`` is each latent
+    dimension's KL averaged over the test split; a dimension with less than 0.01 nats
+    counts as inactive (collapsed).
     """
 
     epoch: int
@@ -118,8 +123,13 @@ class EpochEnd:
     test_neg_elbo: float
     samples_per_s: float
     seconds: float
+    kl_weight: float = 1.0
+    test_nll_iw: float | None = None
+    test_iw_gap: float | None = None
+    active_dims: int = 0
+    kl_per_dim: list[float] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
@@ -133,8 +143,12 @@ class TrainingDone:
     history: list[EpochEnd] = field(default_factory=list)
 
 
+#: nats: a latent dimension whose test-mean KL is below this counts as inactive
+ACTIVE_KL = 0.01
+
+
 class Trainer:
-    """Adam on the β-weighted negative ELBO of an :class:`~models.vae.MLPVAE`.
+    """Adam on the β-weighted negative ELBO (or the IWAE bound) of a :class:`~models.vae.VAE`.
 
     The whole training split is moved to the training device once and batches
     are drawn by indexing a seeded permutation, so no per-item collation is paid.
@@ -181,12 +195,19 @@ class Trainer:
         self.sync_every = sync_every or (1 if self.device.type == "cpu" else 10)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(train_config.seed)
-            self.model = MLPVAE(model_config)
+            self.model = VAE(model_config)
         self.model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr, **_fused_adam(self.device))
         self.generator = torch.Generator(device=self.device).manual_seed(train_config.seed)
         self.train_x = dataset.train_x.to(self.device)
         self.test_x = dataset.test_x.to(self.device)
+        conditional = model_config.model == "cvae"
+        if conditional and int(dataset.train_y.max()) >= model_config.n_classes:
+            raise ValueError(
+                f"labels reach {int(dataset.train_y.max())} but the model has {model_config.n_classes} classes"
+            )
+        self.train_y = dataset.train_y.to(self.device) if conditional else None
+        self.test_y = dataset.test_y.to(self.device) if conditional else None
         self.epoch = 0
         self.step = 0
         self.version = 0
@@ -229,24 +250,51 @@ class Trainer:
         state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
         return self.version, state
 
-    @torch.inference_mode()
-    def evaluate(self, x: torch.Tensor, batch_size: int = 1000, seed: int = 1234) -> dict[str, float]:
-        """Mean one-sample ELBO terms over ``x`` ``(N, C, H, W)``, nats per image.
+    def kl_weight(self, step: int | None = None) -> float:
+        """The KL weight at ``step`` (default: the next one): β, scaled by the linear
+        warm-up β·min(1, step / kl_warmup) (Bowman et al. 2016)."""
+        step = self.step if step is None else step
+        warmup = self.config.kl_warmup
+        return self.config.beta * (min(1.0, step / warmup) if warmup else 1.0)
 
-        The reparameterization noise is drawn from a fixed seed, so two calls on the
-        same weights give the same figures.
+    @torch.inference_mode()
+    def evaluate(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1000, seed: int = 1234
+    ) -> dict:
+        """Mean one-sample ELBO terms over ``x`` ``(N, C, H, W)``, nats per image, plus
+        ``kl_per_dim`` (list of D floats) and, when ``config.eval_iw`` > 0, ``nll_iw`` and
+        ``iw_gap`` on the first ``config.eval_iw_images`` images.
+
+        The noise is drawn from a fixed seed, so two calls on the same weights agree.
         """
         self.model.eval()
         gen = torch.Generator(device=self.device).manual_seed(seed)
         sums = torch.zeros(3, device=self.device)
+        kl_dims = torch.zeros(self.model_config.latent_dim, device=self.device)
         for start in range(0, len(x), batch_size):
             xb = x[start : start + batch_size].to(self.device)
-            logits, mu, logvar = self.model(xb, gen)
-            t = elbo_terms(logits, xb, mu, logvar)
+            yb = None if y is None else y[start : start + batch_size]
+            t = objective_terms(self.model, xb, yb, gen)
             sums += torch.stack([t.recon.sum(), t.kl.sum(), t.neg_elbo.sum()])
-        self.model.train()
+            if not self.model.is_autoencoder:
+                mu, logvar = self.model.encode(xb, yb)
+                kl_dims += gaussian_kl_per_dim(mu, logvar).sum(0)
         recon, kl, neg = (sums / len(x)).tolist()
-        return {"recon": recon, "kl": kl, "neg_elbo": neg}
+        result = {"recon": recon, "kl": kl, "neg_elbo": neg, "kl_per_dim": (kl_dims / len(x)).tolist()}
+        k = self.config.eval_iw
+        if k and not self.model.is_autoencoder:
+            n = min(self.config.eval_iw_images, len(x))
+            xs, ys = x[:n].to(self.device), None if y is None else y[:n]
+            nll_iw = torch.zeros((), device=self.device)
+            neg_elbo = torch.zeros((), device=self.device)
+            for start in range(0, n, 100):
+                xb, yb = xs[start : start + 100], None if ys is None else ys[start : start + 100]
+                nll_iw -= iw_log_marginal(self.model, xb, yb, k, gen).sum()
+                neg_elbo += objective_terms(self.model, xb, yb, gen).neg_elbo.sum()
+            result["nll_iw"] = float(nll_iw) / n
+            result["iw_gap"] = (float(neg_elbo) - float(nll_iw)) / n
+        self.model.train()
+        return result
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> Iterator[StepBatch | EpochEnd | TrainingDone]:
@@ -297,9 +345,11 @@ class Trainer:
                 i = self._step_in_epoch
                 idx = self._perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
                 x = self.train_x[idx]
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.mixed_precision):
-                    logits, mu, logvar = model(x, self.generator)
-                terms = elbo_terms(logits.float(), x, mu.float(), logvar.float(), beta=cfg.beta)
+                y = None if self.train_y is None else self.train_y[idx]
+                terms = objective_terms(
+                    model, x, y, self.generator, kl_weight=self.kl_weight(), free_bits=cfg.free_bits,
+                    iw_k=cfg.iw_k, autocast=self.mixed_precision,
+                )
                 loss = terms.loss.mean()
                 if not bool(torch.isfinite(loss)):  # checked before the update
                     bad_step = self.step + 1
@@ -327,7 +377,7 @@ class Trainer:
                     yield batch
                 else:
                     train_time += time.perf_counter() - t0
-            test = self.evaluate(self.test_x)
+            test = self.evaluate(self.test_x, self.test_y)
             s = self._epoch_sums
             end = EpochEnd(
                 epoch=epoch,
@@ -340,6 +390,11 @@ class Trainer:
                 test_neg_elbo=test["neg_elbo"],
                 samples_per_s=samples / max(train_time, 1e-9),
                 seconds=time.perf_counter() - t_epoch,
+                kl_weight=self.kl_weight(),
+                test_nll_iw=test.get("nll_iw"),
+                test_iw_gap=test.get("iw_gap"),
+                active_dims=sum(v >= ACTIVE_KL for v in test["kl_per_dim"]) if not self.model.is_autoencoder else 0,
+                kl_per_dim=test["kl_per_dim"],
             )
             self.epoch = epoch
             self.history.append(end)

@@ -1,18 +1,32 @@
-"""The MLP VAE (Kingma & Welling 2014; the pytorch/examples ``vae/main.py`` network)."""
+"""The networks: MLP or convolutional encoder/decoder, as a VAE, a plain autoencoder
+or a conditional VAE (Kingma & Welling 2014; Higgins et al. 2017; Sohn et al. 2015).
+
+The MLP with the Bernoulli likelihood is the pytorch/examples ``vae/main.py``
+network; its parameter names (``enc``, ``enc_mu``, ``enc_logvar``, ``dec``,
+``dec_out``) are kept so that checkpoints stay readable.
+"""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from models.config import ModelConfig
+from models.likelihoods import make_likelihood
+
+CONV_CHANNELS = (32, 32, 64, 64)
 
 
-class MLPVAE(nn.Module):
-    """Encoder x → hidden (ReLU) → (mu, logvar); decoder z → hidden (ReLU) → logits.
+def _n_down(size: int) -> int:
+    return {28: 2, 32: 3, 64: 4}[size]
 
-    The posterior is a diagonal Gaussian, the prior N(0, I), the likelihood
-    independent Bernoulli pixels parameterised by logits.
+
+class VAE(nn.Module):
+    """Encoder q(z|x[, y]) = N(mu, diag(exp(logvar))), decoder p(x|z[, y]), prior N(0, I).
+
+    For ``model="ae"`` the encoder gives a code z = mu and no variance; for
+    ``model="cvae"`` a one-hot label y enters the encoder and the decoder.
 
     Args:
         config: the :class:`~models.config.ModelConfig`.
@@ -21,65 +35,141 @@ class MLPVAE(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        d_in, h, d = config.input_dim, config.hidden_dim, config.latent_dim
-        self.enc = nn.Linear(d_in, h)
+        self.likelihood = make_likelihood(config.likelihood, config.sigma, config.var_floor)
+        c, size, _ = config.input_shape
+        h, d = config.hidden_dim, config.latent_dim
+        k = config.n_classes if config.model == "cvae" else 0
+        out_c = c * self.likelihood.params_per_pixel
+        self.n_classes = k
+        # Modules are created in forward order (encoder, heads, decoder), as in
+        # pytorch/examples, so that a seed gives the same initial weights and the
+        # optimizer state of a checkpoint lines up with the parameters.
+        if config.arch == "mlp":
+            self.enc = nn.Linear(config.input_dim + k, h)
+            self._heads(h, d)
+            self.dec = nn.Linear(d + k, h)
+            self.dec_out = nn.Linear(h, out_c * size * size)
+        else:
+            n = _n_down(size)
+            chans = CONV_CHANNELS[:n]
+            layers: list[nn.Module] = []
+            prev = c
+            for ch in chans:
+                layers += [nn.Conv2d(prev, ch, 4, 2, 1), nn.ReLU()]
+                prev = ch
+            self.enc_conv = nn.Sequential(*layers)
+            self._feat = (chans[-1], size >> n, size >> n)
+            flat = chans[-1] * (size >> n) ** 2
+            self.enc = nn.Linear(flat + k, h)
+            self._heads(h, d)
+            self.dec = nn.Linear(d + k, h)
+            self.dec_fc = nn.Linear(h, flat)
+            layers = []
+            rev = list(reversed(chans))
+            for i, ch in enumerate(rev):
+                nxt = rev[i + 1] if i + 1 < len(rev) else out_c
+                layers.append(nn.ConvTranspose2d(ch, nxt, 4, 2, 1))
+                if i + 1 < len(rev):
+                    layers.append(nn.ReLU())
+            self.dec_conv = nn.Sequential(*layers)
+
+    def _heads(self, h: int, d: int) -> None:
         self.enc_mu = nn.Linear(h, d)
-        self.enc_logvar = nn.Linear(h, d)
-        self.dec = nn.Linear(d, h)
-        self.dec_out = nn.Linear(h, d_in)
+        if self.config.model != "ae":
+            self.enc_logvar = nn.Linear(h, d)
 
     @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior parameters of q(z|x).
+    @property
+    def is_autoencoder(self) -> bool:
+        return self.config.model == "ae"
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def _onehot(self, y: torch.Tensor | None, batch: int, device) -> torch.Tensor | None:
+        if not self.n_classes:
+            return None
+        if y is None:
+            raise ValueError("a conditional VAE needs the labels y")
+        y = torch.as_tensor(y, device=device).long().reshape(-1)
+        if y.shape[0] != batch:
+            raise ValueError(f"{batch} inputs but {y.shape[0]} labels")
+        return F.one_hot(y, self.n_classes).float()
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Posterior parameters of q(z|x[, y]).
 
         Args:
             x: images ``(B, C, H, W)``, pixels in [0, 1].
+            y: labels ``(B,)`` (conditional VAE only).
 
         Returns:
-            ``(mu, logvar)``, each ``(B, D)``.
+            ``(mu, logvar)``, each ``(B, D)``; ``logvar`` is None for the autoencoder.
 
         Raises:
-            ValueError: if the images do not have the configured ``(C, H, W)``.
+            ValueError: if the images do not have the configured ``(C, H, W)``, or a
+                conditional VAE gets no labels.
         """
         if tuple(x.shape[1:]) != tuple(self.config.input_shape):
             raise ValueError(
                 f"expected images of shape (B, {', '.join(map(str, self.config.input_shape))}), "
                 f"got {tuple(x.shape)}"
             )
-        h = torch.relu(self.enc(x.flatten(1)))
-        return self.enc_mu(h), self.enc_logvar(h)
+        feats = x.flatten(1) if self.config.arch == "mlp" else self.enc_conv(x).flatten(1)
+        onehot = self._onehot(y, x.shape[0], x.device)
+        if onehot is not None:
+            feats = torch.cat([feats, onehot.to(feats.dtype)], dim=1)
+        h = torch.relu(self.enc(feats))
+        mu = self.enc_mu(h)
+        return mu, (None if self.is_autoencoder else self.enc_logvar(h))
 
     @staticmethod
     def reparameterize(
-        mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+        mu: torch.Tensor, logvar: torch.Tensor | None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """z = mu + exp(logvar / 2) · ε with ε ~ N(0, I) (the reparameterization trick,
-        Kingma & Welling 2014 §2.4; seed 004). Returns ``(B, D)``."""
+        Kingma & Welling 2014 §2.4; seed 004). Returns ``(B, D)``; z = mu when ``logvar`` is None."""
+        if logvar is None:
+            return mu
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """Bernoulli logits of p(x|z), ``(B, C, H, W)``, for latents ``(B, D)``.
+    def decode_params(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Raw decoder output ``(B, C*P, H, W)`` for latents ``(B, D)`` (P parameters per pixel).
 
         Raises:
-            ValueError: if ``z`` is not ``(B, D)``.
+            ValueError: if ``z`` is not ``(B, D)``, or a conditional VAE gets no labels.
         """
         if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
             raise ValueError(f"expected z of shape (B, {self.config.latent_dim}), got {tuple(z.shape)}")
+        onehot = self._onehot(y, z.shape[0], z.device)
+        if onehot is not None:
+            z = torch.cat([z, onehot.to(z.dtype)], dim=1)
         h = torch.relu(self.dec(z))
-        return self.dec_out(h).view(z.shape[0], *self.config.input_shape)
+        c, size, _ = self.config.input_shape
+        if self.config.arch == "mlp":
+            return self.dec_out(h).view(z.shape[0], c * self.likelihood.params_per_pixel, size, size)
+        feat = torch.relu(self.dec_fc(h)).view(z.shape[0], *self._feat)
+        return self.dec_conv(feat)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Mean image E[x|z] = sigmoid(logits), ``(B, C, H, W)``, pixels in [0, 1]."""
-        return torch.sigmoid(self.decode_logits(z))
+    #: the Bernoulli MLP's name for its output (pytorch/examples calls them logits)
+    decode_logits = decode_params
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean image E[x|z] ``(B, C, H, W)``, pixels in [0, 1]."""
+        return self.likelihood.mean(self.decode_params(z, y).float())
 
     def forward(
-        self, x: torch.Tensor, generator: torch.Generator | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One reparameterized pass: returns ``(logits (B, C, H, W), mu (B, D), logvar (B, D))``."""
-        mu, logvar = self.encode(x)
+        self, x: torch.Tensor, generator: torch.Generator | None = None, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """One reparameterized pass: ``(decoder output (B, C*P, H, W), mu (B, D), logvar (B, D) or None)``."""
+        mu, logvar = self.encode(x, y)
         z = self.reparameterize(mu, logvar, generator)
-        return self.decode_logits(z), mu, logvar
+        return self.decode_params(z, y), mu, logvar
+
+
+#: the name of the original, MLP-only class
+MLPVAE = VAE
