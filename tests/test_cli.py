@@ -51,3 +51,19 @@ def test_app_closes_mid_training_with_exit_status_zero(tmp_path):
     assert result.returncode == 0, result.stderr
     with Image.open(shot) as img:
         assert img.size[0] >= 800 and img.size[1] >= 500
+
+
+def test_train_model_family_options_report_every_term():
+    result = run(
+        "train", "--dataset", "mnist5k", "--epochs", "1", "--arch", "conv", "--likelihood", "gaussian-learned",
+        "--beta", "4", "--kl-warmup", "10", "--eval-iw", "20", "--eval-iw-images", "50", "--hidden-dim", "64",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    line = json.loads(result.stdout.splitlines()[-1])
+    assert line["kl_weight"] == 4.0 and isinstance(line["test_nll_iw"], float) and line["test_iw_gap"] >= 0
+    assert len(line["kl_per_dim"]) == 20 and "conv VAE, Gaussian, learned variance" in result.stderr
+    for model in ("ae", "cvae"):
+        other = run("train", "--dataset", "digits", "--epochs", "1", "--model", model, "--json")
+        assert other.returncode == 0, other.stderr
+        assert json.loads(other.stdout)["test_nll_iw"] is None

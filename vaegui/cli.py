@@ -23,9 +23,24 @@ OPTIONS = {
     "seed": (0, "seed (default 0)"),
     "device": ("auto", "auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps (default auto)"),
     "precision": ("auto", "matmul precision of training steps: auto (bf16 where native), fp32, bf16"),
+    "model": ("vae", "vae, ae (plain autoencoder) or cvae (conditional VAE) (default vae)"),
+    "arch": ("mlp", "mlp or conv (28, 32 or 64 pixel images) (default mlp)"),
+    "likelihood": ("bernoulli", "bernoulli, cbernoulli, gaussian (fixed sigma) or gaussian-learned"),
+    "sigma": (0.1, "sigma of the fixed-variance Gaussian likelihood (default 0.1)"),
+    "kl_warmup": (0, "steps of linear KL warm-up from 0 to beta (default 0: none)"),
+    "free_bits": (0.0, "free bits: nats per latent dimension not penalised (default 0)"),
+    "iw_k": (1, "importance samples of the training objective (1: ELBO; >1: IWAE bound)"),
+    "eval_iw": (0, "importance samples K of the per-epoch log p(x) estimate (default 0: off)"),
+    "eval_iw_images": (500, "test images of that estimate (default 500)"),
+}
+MODEL_OPTIONS = ("latent_dim", "hidden_dim", "model", "arch", "likelihood", "sigma")
+CHOICES = {
+    "dataset": sorted(DATASETS), "precision": ("auto", "fp32", "bf16"), "model": ("vae", "ae", "cvae"),
+    "arch": ("mlp", "conv"), "likelihood": ("bernoulli", "cbernoulli", "gaussian", "gaussian-learned"),
 }
 TYPES = {
     "epochs": int, "latent_dim": int, "hidden_dim": int, "batch_size": int, "lr": float, "beta": float, "seed": int,
+    "sigma": float, "kl_warmup": int, "free_bits": float, "iw_k": int, "eval_iw": int, "eval_iw_images": int,
 }
 
 
@@ -34,10 +49,8 @@ def _add_training_options(p: argparse.ArgumentParser, defaults: bool) -> None:
     tell what the user set from what the checkpoint holds."""
     for name, (default, help_text) in OPTIONS.items():
         kwargs = {"type": TYPES.get(name, str), "help": help_text, "default": default if defaults else None}
-        if name == "dataset":
-            kwargs["choices"] = sorted(DATASETS)
-        if name == "precision":
-            kwargs["choices"] = ("auto", "fp32", "bf16")
+        if name in CHOICES:
+            kwargs["choices"] = CHOICES[name]
         p.add_argument("--" + name.replace("_", "-"), **kwargs)
 
 
@@ -73,7 +86,7 @@ def _configs(args, checkpoint=None):
         if given is not None:
             return given
         if checkpoint is not None:
-            if name in ("latent_dim", "hidden_dim"):
+            if name in MODEL_OPTIONS:
                 return getattr(checkpoint.model_config, name)
             if name == "dataset":
                 return checkpoint.dataset_name or OPTIONS[name][0]
@@ -82,16 +95,16 @@ def _configs(args, checkpoint=None):
         return OPTIONS[name][0]
 
     data = load_dataset(value("dataset"))
-    model = ModelConfig(input_shape=data.image_shape, latent_dim=value("latent_dim"), hidden_dim=value("hidden_dim"))
-    train = TrainConfig(
-        epochs=value("epochs"), batch_size=value("batch_size"), lr=value("lr"), beta=value("beta"),
-        seed=value("seed"), device=value("device"), precision=value("precision"),
+    model = ModelConfig(
+        input_shape=data.image_shape, n_classes=len(data.class_names) if value("model") == "cvae" else 0,
+        **{name: value(name) for name in MODEL_OPTIONS},
     )
+    train = TrainConfig(**{name: value(name) for name in OPTIONS if name not in MODEL_OPTIONS and name != "dataset"})
     if checkpoint is not None:
         if model != checkpoint.model_config:
             raise ValueError(
-                f"the checkpoint holds a {checkpoint.model_config.input_dim}-{checkpoint.model_config.hidden_dim}-"
-                f"{checkpoint.model_config.latent_dim} model; --latent-dim, --hidden-dim and --dataset must match it"
+                f"the checkpoint holds a {checkpoint.model_config.describe()}; --latent-dim, --hidden-dim, --model, "
+                "--arch, --likelihood, --sigma and --dataset must match it"
             )
         if train.batch_size != checkpoint.train_config.batch_size or train.seed != checkpoint.train_config.seed:
             raise ValueError("--batch-size and --seed must match the checkpoint's to resume exactly")
@@ -123,7 +136,7 @@ def cmd_train(args) -> int:
     resumed = f"; resuming {args.resume} after epoch {trainer.epoch}" if checkpoint is not None else ""
     print(
         f"# {data.title}: {len(data.train_x)} train / {len(data.test_x)} test; "
-        f"{model_cfg.input_dim}-{model_cfg.hidden_dim}-{model_cfg.latent_dim} MLP VAE on "
+        f"{model_cfg.describe()}, {trainer.model.parameter_count():,} parameters, on "
         f"{trainer.device.type} ({precision}); nats per image{resumed}",
         file=sys.stderr,
     )
@@ -149,7 +162,9 @@ def cmd_train(args) -> int:
                 print(
                     f"epoch {event.epoch:>3}/{train_cfg.epochs}  train -ELBO {event.train_neg_elbo:8.2f}  "
                     f"test -ELBO {event.test_neg_elbo:8.2f} (recon {event.test_recon:7.2f} + KL {event.test_kl:6.2f})  "
-                    f"{event.samples_per_s:>9,.0f} samples/s",
+                    f"{event.samples_per_s:>9,.0f} samples/s"
+                    + (f"  -log p(x) {event.test_nll_iw:8.2f} (IS, k={train_cfg.eval_iw})"
+                       if event.test_nll_iw is not None else ""),
                     flush=True,
                 )
     except NonFiniteLossError as exc:
