@@ -24,6 +24,8 @@ from models.trainer import EpochEnd, StepBatch, TrainingDone
 from vaegui import __version__
 from vaegui.export import save_metrics_csv
 from vaegui.modelfiles import ModelFileActions
+from vaegui.panels.activity import ActivityPanel
+from vaegui.panels.analogies import AnalogiesPanel
 from vaegui.panels.interpolation import InterpolationPanel
 from vaegui.panels.manifold import ManifoldPanel
 from vaegui.panels.plots import PlotsPanel
@@ -83,6 +85,8 @@ class MainWindow(ModelFileActions, QMainWindow):
         self.traversal = TraversalPanel(self.handle, self.settings)
         self.interpolation = InterpolationPanel(self.handle, self.settings)
         self.samples = SamplesPanel(self.handle, self.settings)
+        self.activity = ActivityPanel(self.handle)
+        self.analogies = AnalogiesPanel(self.handle, self.settings)
         self.tabs = QTabWidget()
         for panel, name in (
             (self.data_panel, "Data"),
@@ -90,9 +94,11 @@ class MainWindow(ModelFileActions, QMainWindow):
             (self.traversal, "Traversal"),
             (self.interpolation, "Interpolation"),
             (self.samples, "Samples"),
+            (self.analogies, "Analogies"),
         ):
             self.tabs.addTab(panel, name)
             panel.exported.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
+        self.tabs.addTab(self.activity, "Latent activity")
         self.setCentralWidget(self.tabs)
 
         form_scroll = QScrollArea()
@@ -217,7 +223,7 @@ class MainWindow(ModelFileActions, QMainWindow):
         self.form.set_data_info(
             f"{len(data.train_x):,} training and {len(data.test_x):,} test images, "
             f"{h}×{w} pixels, {len(data.class_names)} classes.",
-            c * h * w,
+            data.image_shape, len(data.class_names),
         )
         self.setWindowTitle(f"vaegui — {data.title}")
 
@@ -281,6 +287,8 @@ class MainWindow(ModelFileActions, QMainWindow):
 
     def _on_epoch_end(self, end: EpochEnd) -> None:
         self.plots.add_epoch(end)
+        if end.kl_per_dim:
+            self.handle.set_activity(end.kl_per_dim)
         self.form.speed_label.setText(
             f"Epoch {end.epoch}: test −ELBO {end.test_neg_elbo:.2f} nats per image "
             f"(reconstruction {end.test_recon:.2f} + KL {end.test_kl:.2f}); {end.samples_per_s:,.0f} samples/s"
@@ -321,12 +329,13 @@ class MainWindow(ModelFileActions, QMainWindow):
         self.train_action.setEnabled(not running)
 
     # -- export ----------------------------------------------------------------------------
-    def current_grid_panel(self) -> GridPanel:
-        return self.tabs.currentWidget()
+    def current_grid_panel(self) -> GridPanel | None:
+        panel = self.tabs.currentWidget()
+        return panel if isinstance(panel, GridPanel) else None
 
     def export_current_grid(self) -> None:
         panel = self.current_grid_panel()
-        if panel.export_dialog() is None:
+        if panel is None or panel.export_dialog() is None:
             self.statusBar().showMessage("Nothing to export yet on this panel.", 5000)
 
     def _ask_path(self, title: str, name: str, filt: str) -> str:

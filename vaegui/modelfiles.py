@@ -145,8 +145,11 @@ class ModelFileActions:
             n = len(steps["step"])
             self.plots.add_steps(StepBatch(0, steps["step"], steps["recon"], steps["kl"], steps["neg_elbo"],
                                            steps.get("loss", steps["neg_elbo"]), 0, 0, n, 0.0))
-        for e in info.get("history", []):
-            self.plots.add_epoch(EpochEnd(**e))
+        history = [EpochEnd(**e) for e in info.get("history", [])]
+        for e in history:
+            self.plots.add_epoch(e)
+        if history and history[-1].kl_per_dim:
+            self.handle.set_activity(history[-1].kl_per_dim)
 
     # -- save ------------------------------------------------------------------------------
     def save_model(self, path: str | None = None) -> bool:

@@ -9,7 +9,7 @@ from PySide6.QtCore import QObject, Signal
 
 from models.config import ModelConfig
 from models.data import ImageDataset
-from models.vae import MLPVAE
+from models.vae import VAE
 
 
 class ModelHandle(QObject):
@@ -22,12 +22,19 @@ class ModelHandle(QObject):
 
     changed = Signal()
     dataset_changed = Signal()
+    activity_changed = Signal()
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.dataset: ImageDataset | None = None
-        self.model: MLPVAE | None = None
+        self.model: VAE | None = None
         self.version = -1
+        #: each latent dimension's KL averaged over the test split (nats), newest epoch
+        self.kl_per_dim: list[float] = []
+
+    def set_activity(self, kl_per_dim: list[float]) -> None:
+        self.kl_per_dim = list(kl_per_dim)
+        self.activity_changed.emit()
 
     @property
     def ready(self) -> bool:
@@ -38,14 +45,29 @@ class ModelHandle(QObject):
     def latent_dim(self) -> int:
         return self.model.latent_dim if self.model is not None else 0
 
+    @property
+    def conditional(self) -> bool:
+        """True for a conditional VAE: decoding needs a label."""
+        return self.model is not None and self.model.config.model == "cvae"
+
+    @property
+    def has_prior(self) -> bool:
+        """False for the plain autoencoder (no p(z) to sample or to map Φ⁻¹ through)."""
+        return self.model is not None and self.model.config.has_prior
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.dataset.class_names) if self.dataset is not None else ()
+
     def set_dataset(self, dataset: ImageDataset) -> None:
         self.dataset = dataset
         self.dataset_changed.emit()
 
     def new_model(self, config: ModelConfig) -> None:
         """Replace the model by a fresh one; panels stay empty until its first snapshot."""
-        self.model = MLPVAE(config).eval()
+        self.model = VAE(config).eval()
         self.version = -1
+        self.kl_per_dim = []
         self.changed.emit()
 
     def load_snapshot(self, version: int, state: dict[str, torch.Tensor]) -> bool:
@@ -57,17 +79,30 @@ class ModelHandle(QObject):
         self.changed.emit()
         return True
 
-    @torch.inference_mode()
-    def decode(self, z: torch.Tensor) -> np.ndarray:
-        """Mean images ``(N, C, H, W)``, pixels in [0, 1], for latents ``(N, D)``."""
-        assert self.model is not None
-        return self.model.decode(z.float()).numpy()
+    def _labels(self, label: int | torch.Tensor | None, n: int) -> torch.Tensor | None:
+        if not self.conditional:
+            return None
+        if label is None:
+            label = 0
+        return torch.as_tensor(label).long().expand(n) if torch.as_tensor(label).dim() == 0 else label
 
     @torch.inference_mode()
-    def posterior_mean(self, images: torch.Tensor) -> torch.Tensor:
-        """Posterior means ``mu`` ``(N, D)`` of images ``(N, C, H, W)``."""
+    def decode(self, z: torch.Tensor, label: int | torch.Tensor | None = None) -> np.ndarray:
+        """Mean images ``(N, C, H, W)``, pixels in [0, 1], for latents ``(N, D)``; a
+        conditional VAE decodes with ``label`` (one int for all, or ``(N,)``)."""
         assert self.model is not None
-        return self.model.encode(images.float())[0]
+        return self.model.decode(z.float(), self._labels(label, len(z))).numpy()
+
+    @torch.inference_mode()
+    def posterior_mean(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Posterior means ``mu`` ``(N, D)`` of images ``(N, C, H, W)`` (with their labels
+        ``(N,)`` for a conditional VAE)."""
+        assert self.model is not None
+        return self.model.encode(images.float(), self._labels(labels, len(images)))[0]
+
+    def test_label(self, index: int) -> int:
+        assert self.dataset is not None
+        return int(self.dataset.test_y[index])
 
     def test_image(self, index: int) -> torch.Tensor:
         """Test-split image ``index`` as ``(1, C, H, W)``; raises IndexError when out of range."""

@@ -10,6 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -157,6 +158,7 @@ class GridPanel(QWidget):
         super().__init__(parent)
         self.handle = handle
         self.settings = settings
+        self._why = ""
         self.grid_view = ImageGridView()
         self.caption = QLabel(GridPanel.empty_caption(self))
         self.caption.setWordWrap(True)
@@ -167,7 +169,29 @@ class GridPanel(QWidget):
         self._stale = True
         self._grid: tuple[np.ndarray, int, int] | None = None
         self.last_refresh_s = 0.0
+        self.label_combo = QComboBox()
+        self.label_combo.setToolTip("The label y that the conditional VAE decodes with")
+        self.label_title = QLabel("Label y:")
+        self.label_combo.currentIndexChanged.connect(self.refresh)
+        handle.changed.connect(self._sync_labels)
+        handle.dataset_changed.connect(self._sync_labels)
         handle.changed.connect(self._on_model_changed)
+        self._sync_labels()
+
+    def _sync_labels(self) -> None:
+        names = self.handle.class_names
+        if self.label_combo.count() != len(names):
+            self.label_combo.blockSignals(True)
+            self.label_combo.clear()
+            for i, name in enumerate(names):
+                self.label_combo.addItem(name, i)
+            self.label_combo.blockSignals(False)
+        for w in (self.label_combo, self.label_title):
+            w.setVisible(self.handle.conditional)
+
+    def label(self) -> int | None:
+        """The label to decode with (conditional VAE), else None."""
+        return self.label_combo.currentData() if self.handle.conditional else None
 
     def lay_out_beside(self, form: QFormLayout) -> None:
         """The common layout: the grid on the left; the controls, the export button
@@ -186,7 +210,19 @@ class GridPanel(QWidget):
         raise NotImplementedError
 
     def empty_caption(self) -> str:
+        if self._why and self.handle.ready:
+            return self._why
         return "No model yet: choose the settings on the left and press Train (Ctrl+Return)."
+
+    def needs_prior(self) -> bool:
+        """For panels that sample or map through p(z): False (with a message) for the AE."""
+        if self.handle.has_prior:
+            return True
+        self._why = (
+            "A plain autoencoder has no prior p(z): there is nothing to sample from or to map "
+            "through Φ⁻¹, so this panel stays empty. Traversal and interpolation work on its codes."
+        )
+        return False
 
     def grid_caption(self) -> str:
         return ""
@@ -204,6 +240,7 @@ class GridPanel(QWidget):
 
     def refresh(self) -> None:
         self._stale = False
+        self._why = ""
         t0 = time.perf_counter()
         grid = self.compute_grid() if self.handle.ready else None
         self._grid = grid

@@ -64,6 +64,7 @@ class InterpolationPanel(GridPanel):
         form = QFormLayout()
         form.addRow("Steps:", self.steps_spin)
         form.addRow("Path:", self.mode_combo)
+        form.addRow(self.label_title, self.label_combo)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.export_button)
@@ -125,9 +126,10 @@ class InterpolationPanel(GridPanel):
             return None
         a = self.handle.test_image(self.index_a.value())
         b = self.handle.test_image(self.index_b.value())
-        mu = self.handle.posterior_mean(torch.cat([a, b]))
+        labels = torch.tensor([self.handle.test_label(i) for i in (self.index_a.value(), self.index_b.value())])
+        mu = self.handle.posterior_mean(torch.cat([a, b]), labels)
         z = interpolate(mu[0], mu[1], self.steps_spin.value(), self.mode_combo.currentData())
-        decoded = self.handle.decode(z)
+        decoded = self.handle.decode(z, self.label())
         images = np.concatenate([a.numpy(), decoded, b.numpy()])
         return images, 1, len(images)
 

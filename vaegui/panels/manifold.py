@@ -44,6 +44,7 @@ class ManifoldPanel(GridPanel):
         hold.addWidget(self.hold_combo, 1)
         hold.addWidget(self.hold_index)
         form.addRow("Other dimensions held at:", hold)
+        form.addRow(self.label_title, self.label_combo)
         self.lay_out_beside(form)
         for spin in (self.grid_spin, self.dim_x, self.dim_y, self.hold_index):
             spin.valueChanged.connect(self.refresh)
@@ -76,6 +77,8 @@ class ManifoldPanel(GridPanel):
         return self.dim_x.value(), self.dim_y.value()
 
     def compute_grid(self):
+        if not self.needs_prior():
+            return None
         d = self.handle.latent_dim
         i, j = self.dims() if d > 2 else (0, 1)
         if i == j:
@@ -83,15 +86,12 @@ class ManifoldPanel(GridPanel):
             return None
         base = None
         if d > 2 and self.hold_combo.currentData() == "image":
-            base = self.handle.posterior_mean(self.handle.test_image(self.hold_index.value()))[0]
+            index = self.hold_index.value()
+            base = self.handle.posterior_mean(self.handle.test_image(index), self.handle.test_label(index))[0]
         g = self.grid_spin.value()
-        images = self.handle.decode(manifold_latents(g, d, (i, j), base))
-        self._why = ""
+        images = self.handle.decode(manifold_latents(g, d, (i, j), base), self.label())
         self._axes = (i, j)
         return images, g, g
-
-    def empty_caption(self) -> str:
-        return getattr(self, "_why", "") or super().empty_caption()
 
     def grid_caption(self) -> str:
         i, j = self._axes

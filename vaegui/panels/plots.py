@@ -95,6 +95,17 @@ class PlotsPanel(QWidget):
             else:
                 plot.setXLink(first)
             self.plots[key] = plot
+        self.loss_curve = self.plots["neg_elbo"].plot(
+            pen=pg.mkPen((255, 127, 14), width=2, style=Qt.PenStyle.DashLine), name="train loss (weighted KL)"
+        )
+        self.iw_curve = self.plots["neg_elbo"].plot(
+            pen=pg.mkPen((44, 160, 44), width=2), symbol="t", symbolSize=7, symbolBrush=(44, 160, 44),
+            name="test −log p(x), importance-sampled",
+        )
+        self.gap_curve = self.plots["kl"].plot(
+            pen=pg.mkPen((44, 160, 44), width=2), symbol="t", symbolSize=7, symbolBrush=(44, 160, 44),
+            name="gap log p(x) − ELBO ≈ KL(q ‖ p(z|x))",
+        )
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(0, 99)
@@ -121,7 +132,7 @@ class PlotsPanel(QWidget):
         self.steps = GrowingBuffer()
         self.train = {key: GrowingBuffer() for key, _ in TERMS}
         self.loss = GrowingBuffer()
-        self._smoothed: dict[str, np.ndarray] = {key: np.empty(0) for key, _ in TERMS}
+        self._smoothed: dict[str, np.ndarray] = {key: np.empty(0) for key in (*dict(TERMS), "loss")}
         self.epochs: list[EpochEnd] = []
         self._dirty = False
         self._smoothed_upto = 0
@@ -207,6 +218,14 @@ class PlotsPanel(QWidget):
             ex = np.array([e.step for e in self.epochs], dtype=np.float64)
             ey = np.array([getattr(e, f"test_{key}") for e in self.epochs], dtype=np.float64)
             self.test_curves[key].setData(ex, ey)
+        loss = self.loss.data
+        self._smoothed["loss"] = ema(loss, w, self._smoothed_upto, self._smoothed["loss"])
+        weighted = len(loss) and not np.allclose(loss, self.train["neg_elbo"].data, rtol=0, atol=1e-4)
+        self.loss_curve.setData(x, self._smoothed["loss"]) if weighted else self.loss_curve.setData([], [])
+        iw = [e for e in self.epochs if e.test_nll_iw is not None]
+        ix = np.array([e.step for e in iw], dtype=np.float64)
+        self.iw_curve.setData(ix, np.array([e.test_nll_iw for e in iw], dtype=np.float64))
+        self.gap_curve.setData(ix, np.array([e.test_iw_gap for e in iw], dtype=np.float64))
         self._smoothed_upto = len(x)
 
     def _mouse_moved(self, pos) -> None:
@@ -232,15 +251,18 @@ class PlotsPanel(QWidget):
 
     def metrics_rows(self) -> tuple[list[str], list[list[object]]]:
         """CSV header and rows: every step (split ``train``) and every epoch (split ``test``)."""
-        header = ["split", "step", "epoch", "neg_elbo_nats", "recon_nats", "kl_nats", "loss_nats"]
+        header = ["split", "step", "epoch", "neg_elbo_nats", "recon_nats", "kl_nats", "loss_nats",
+                  "nll_iw_nats", "iw_gap_nats"]
         rows: list[list[object]] = []
         loss = self.loss.data
         epoch_of_step = np.searchsorted([e.step for e in self.epochs], self.steps.data, side="left") + 1
         for i, step in enumerate(self.steps.data):
             rows.append(
                 ["train", int(step), int(epoch_of_step[i]), self.train["neg_elbo"].data[i],
-                 self.train["recon"].data[i], self.train["kl"].data[i], loss[i]]
+                 self.train["recon"].data[i], self.train["kl"].data[i], loss[i], "", ""]
             )
         for e in self.epochs:
-            rows.append(["test", e.step, e.epoch, e.test_neg_elbo, e.test_recon, e.test_kl, ""])
+            rows.append(["test", e.step, e.epoch, e.test_neg_elbo, e.test_recon, e.test_kl, "",
+                         "" if e.test_nll_iw is None else e.test_nll_iw,
+                         "" if e.test_iw_gap is None else e.test_iw_gap])
         return header, rows

@@ -31,14 +31,17 @@ class SamplesPanel(GridPanel):
         form.addRow("Columns:", self.cols_spin)
         form.addRow("Seed:", self.seed_spin)
         form.addRow(self.new_button)
+        form.addRow(self.label_title, self.label_combo)
         self.lay_out_beside(form)
         for spin in (self.rows_spin, self.cols_spin, self.seed_spin):
             spin.valueChanged.connect(self.refresh)
 
     def compute_grid(self):
+        if not self.needs_prior():
+            return None
         rows, cols = self.rows_spin.value(), self.cols_spin.value()
         z = prior_samples(rows * cols, self.handle.latent_dim, self.seed_spin.value())
-        return self.handle.decode(z), rows, cols
+        return self.handle.decode(z, self.label()), rows, cols
 
     def grid_caption(self) -> str:
         return (

@@ -18,9 +18,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.config import ModelConfig, TrainConfig
+from models.config import ARCHS, CONV_SIZES, MODELS, ModelConfig, TrainConfig
 from models.data import DATASETS
+from models.likelihoods import LIKELIHOODS
 from models.trainer import StepBatch, available_devices
+from models.vae import VAE
 
 
 def format_duration(seconds: float) -> str:
@@ -97,8 +99,31 @@ class TrainingPanel(QWidget):
         self.data_label = QLabel()
         self.data_label.setWordWrap(True)
         data_form.addRow(self.data_label)
-        model_box = QGroupBox("Model: MLP VAE, Bernoulli likelihood")
+        self.model_combo = QComboBox()
+        for key, title in MODELS.items():
+            self.model_combo.addItem(title, key)
+        self.model_combo.setToolTip("VAE (set β for a β-VAE), a plain autoencoder for comparison, or a "
+                                    "conditional VAE p(x|y, z) that takes the label")
+        self.arch_combo = QComboBox()
+        for key, title in ARCHS.items():
+            self.arch_combo.addItem(title, key)
+        self.arch_combo.setToolTip("Convolutional: stride-2 4×4 convolutions, for 28, 32 or 64 pixel images")
+        self.likelihood_combo = QComboBox()
+        for key, (title, _) in LIKELIHOODS.items():
+            self.likelihood_combo.addItem(title, key)
+        self.likelihood_combo.setToolTip("p(x|z); every choice reports its ELBO terms in nats per image")
+        self.sigma_spin = QDoubleSpinBox()
+        self.sigma_spin.setRange(0.001, 1.0)
+        self.sigma_spin.setDecimals(3)
+        self.sigma_spin.setSingleStep(0.01)
+        self.sigma_spin.setValue(0.1)
+        self.sigma_spin.setToolTip("σ of the fixed-variance Gaussian likelihood, in pixel units")
+        model_box = QGroupBox("Model")
         model_form = QFormLayout(model_box)
+        model_form.addRow("Model:", self.model_combo)
+        model_form.addRow("Network:", self.arch_combo)
+        model_form.addRow("Likelihood:", self.likelihood_combo)
+        model_form.addRow("Gaussian σ:", self.sigma_spin)
         model_form.addRow("Latent dimensions:", self.latent_spin)
         model_form.addRow("Hidden width:", self.hidden_spin)
         self.model_card = QLabel()
@@ -113,6 +138,35 @@ class TrainingPanel(QWidget):
         train_form.addRow("Seed:", self.seed_spin)
         train_form.addRow("Device:", self.device_combo)
         train_form.addRow("Precision:", self.precision_combo)
+        self.warmup_spin = QSpinBox()
+        self.warmup_spin.setRange(0, 10_000_000)
+        self.warmup_spin.setSuffix(" steps")
+        self.warmup_spin.setSpecialValueText("none")
+        self.warmup_spin.setToolTip("KL warm-up: the KL weight rises linearly from 0 to β over these steps")
+        self.free_bits_spin = QDoubleSpinBox()
+        self.free_bits_spin.setRange(0.0, 10.0)
+        self.free_bits_spin.setSingleStep(0.05)
+        self.free_bits_spin.setDecimals(2)
+        self.free_bits_spin.setSpecialValueText("none")
+        self.free_bits_spin.setToolTip("Free bits: nats per latent dimension that the KL term does not penalise")
+        self.iw_k_spin = QSpinBox()
+        self.iw_k_spin.setRange(1, 5000)
+        self.iw_k_spin.setToolTip("1: train on the ELBO; k > 1: train on the importance-weighted bound (IWAE)")
+        self.eval_iw_spin = QSpinBox()
+        self.eval_iw_spin.setRange(0, 5000)
+        self.eval_iw_spin.setSpecialValueText("off")
+        self.eval_iw_spin.setToolTip("Estimate log p(x) with K importance samples after each epoch")
+        self.eval_images_spin = QSpinBox()
+        self.eval_images_spin.setRange(1, 100_000)
+        self.eval_images_spin.setValue(500)
+        self.eval_images_spin.setSuffix(" test images")
+        eval_row = QHBoxLayout()
+        eval_row.addWidget(self.eval_iw_spin, 1)
+        eval_row.addWidget(self.eval_images_spin, 1)
+        train_form.addRow("KL warm-up:", self.warmup_spin)
+        train_form.addRow("Free bits:", self.free_bits_spin)
+        train_form.addRow("IWAE samples:", self.iw_k_spin)
+        train_form.addRow("log p(x) estimate, K:", eval_row)
         self.autosave_spin = QSpinBox()
         self.autosave_spin.setRange(0, 240)
         self.autosave_spin.setValue(5)
@@ -174,9 +228,12 @@ class TrainingPanel(QWidget):
         self.dataset_combo.currentIndexChanged.connect(
             lambda _i: self.dataset_selected.emit(self.dataset_combo.currentData())
         )
-        self.latent_spin.valueChanged.connect(self._update_model_card)
-        self.hidden_spin.valueChanged.connect(self._update_model_card)
-        self._input_dim = 784
+        for w in (self.latent_spin, self.hidden_spin, self.sigma_spin):
+            w.valueChanged.connect(self._update_model_card)
+        for w in (self.model_combo, self.arch_combo, self.likelihood_combo):
+            w.currentIndexChanged.connect(self._update_model_card)
+        self._input_shape = (1, 28, 28)
+        self._n_classes = 10
         self._restore()
         self.set_running(False)
         self._update_model_card()
@@ -190,14 +247,32 @@ class TrainingPanel(QWidget):
         if i >= 0:
             self.dataset_combo.setCurrentIndex(i)
 
-    def set_data_info(self, text: str, input_dim: int) -> None:
+    def set_data_info(self, text: str, input_shape: tuple[int, int, int], n_classes: int) -> None:
         self.data_label.setText(text)
-        self._input_dim = input_dim
+        self._input_shape = tuple(input_shape)
+        self._n_classes = n_classes
+        conv_ok = input_shape[1] == input_shape[2] and input_shape[1] in CONV_SIZES
+        item = self.arch_combo.model().item(self.arch_combo.findData("conv"))
+        item.setEnabled(conv_ok)
+        item.setToolTip("" if conv_ok else f"not for {input_shape[1]}×{input_shape[2]} images")
+        if not conv_ok and self.arch_combo.currentData() == "conv":
+            self.arch_combo.setCurrentIndex(self.arch_combo.findData("mlp"))
         self._update_model_card()
 
-    def model_config(self, input_shape: tuple[int, int, int]) -> ModelConfig:
+    def model_config(
+        self, input_shape: tuple[int, int, int] | None = None, n_classes: int | None = None
+    ) -> ModelConfig:
+        """The form's model; raises ValueError for a combination that does not exist."""
+        model = self.model_combo.currentData()
         return ModelConfig(
-            input_shape=input_shape, latent_dim=self.latent_spin.value(), hidden_dim=self.hidden_spin.value()
+            input_shape=tuple(input_shape or self._input_shape),
+            latent_dim=self.latent_spin.value(),
+            hidden_dim=self.hidden_spin.value(),
+            model=model,
+            arch=self.arch_combo.currentData(),
+            likelihood=self.likelihood_combo.currentData(),
+            sigma=self.sigma_spin.value(),
+            n_classes=(self._n_classes if n_classes is None else n_classes) if model == "cvae" else 0,
         )
 
     def train_config(self) -> TrainConfig:
@@ -209,18 +284,41 @@ class TrainingPanel(QWidget):
             seed=self.seed_spin.value(),
             device=self.device_combo.currentData(),
             precision=self.precision_combo.currentData(),
+            kl_warmup=self.warmup_spin.value(),
+            free_bits=self.free_bits_spin.value(),
+            iw_k=self.iw_k_spin.value(),
+            eval_iw=self.eval_iw_spin.value(),
+            eval_iw_images=self.eval_images_spin.value(),
         )
 
     def _update_model_card(self) -> None:
-        d_in, h, d = self._input_dim, self.hidden_spin.value(), self.latent_spin.value()
-        params = (d_in * h + h) + 2 * (h * d + d) + (d * h + h) + (h * d_in + d_in)
-        self.model_card.setText(f"{d_in}-{h}-{d} encoder, {d}-{h}-{d_in} decoder · {params:,} parameters")
+        self.sigma_spin.setEnabled(self.likelihood_combo.currentData() == "gaussian")
+        vae_only = self.model_combo.currentData() != "ae"
+        for w in (self.beta_spin, self.warmup_spin, self.free_bits_spin, self.iw_k_spin, self.eval_iw_spin,
+                  self.eval_images_spin):
+            w.setEnabled(vae_only)
+        try:
+            config = self.model_config()
+            params = VAE(config).parameter_count()
+        except ValueError as exc:
+            self.model_card.setText(f"<span style='color:#8b0000'>{exc}</span>")
+            return
+        self.model_card.setText(f"{config.describe()} · {params:,} parameters")
 
     # -- state -----------------------------------------------------------------------------
     def show_configs(self, model_config: ModelConfig, train_config: TrainConfig) -> None:
         """Set the form to an opened model's settings."""
+        for combo, value in ((self.model_combo, model_config.model), (self.arch_combo, model_config.arch),
+                             (self.likelihood_combo, model_config.likelihood)):
+            combo.setCurrentIndex(max(0, combo.findData(value)))
+        self.sigma_spin.setValue(model_config.sigma)
         self.latent_spin.setValue(model_config.latent_dim)
         self.hidden_spin.setValue(model_config.hidden_dim)
+        self.warmup_spin.setValue(train_config.kl_warmup)
+        self.free_bits_spin.setValue(train_config.free_bits)
+        self.iw_k_spin.setValue(train_config.iw_k)
+        self.eval_iw_spin.setValue(train_config.eval_iw)
+        self.eval_images_spin.setValue(train_config.eval_iw_images)
         self.beta_spin.setValue(train_config.beta)
         self.lr_spin.setValue(train_config.lr)
         self.batch_spin.setValue(train_config.batch_size)
@@ -232,12 +330,12 @@ class TrainingPanel(QWidget):
         return self.autosave_spin.value() * 60.0, self.keep_spin.value()
 
     def set_running(self, running: bool, paused: bool = False, can_continue: bool = False) -> None:
-        for w in (
-            self.dataset_combo, self.latent_spin, self.hidden_spin, self.beta_spin, self.lr_spin,
-            self.batch_spin, self.epochs_spin, self.seed_spin, self.device_combo, self.precision_combo,
-            self.train_button,
-        ):
-            w.setEnabled(not running)
+        self.setEnabled(True)
+        for box in self.findChildren(QGroupBox):
+            box.setEnabled(not running)
+        self.train_button.setEnabled(not running)
+        if not running:
+            self._update_model_card()
         self.continue_button.setEnabled(can_continue and not running)
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
@@ -265,6 +363,9 @@ class TrainingPanel(QWidget):
             "beta": self.beta_spin, "lr": self.lr_spin, "batch": self.batch_spin, "epochs": self.epochs_spin,
             "seed": self.seed_spin, "device": self.device_combo, "precision": self.precision_combo,
             "autosave_minutes": self.autosave_spin, "autosave_keep": self.keep_spin,
+            "model": self.model_combo, "arch": self.arch_combo, "likelihood": self.likelihood_combo,
+            "sigma": self.sigma_spin, "kl_warmup": self.warmup_spin, "free_bits": self.free_bits_spin,
+            "iw_k": self.iw_k_spin, "eval_iw": self.eval_iw_spin, "eval_iw_images": self.eval_images_spin,
         }
 
     def save_settings(self) -> None:

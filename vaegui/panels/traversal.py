@@ -8,6 +8,7 @@ import time
 import torch
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -63,6 +64,11 @@ class TraversalPanel(GridPanel):
         self.range_spin.setSingleStep(0.5)
         self.range_spin.setValue(3.0)
         self.range_spin.setPrefix("±")
+        self.sort_check = QCheckBox("Sort by KL")
+        self.sort_check.setToolTip(
+            "Order sliders and grid rows by each dimension's KL on the test split, most active first "
+            "(inactive dimensions, KL < 0.01 nats, are marked)"
+        )
 
         self.sliders: list[QSlider] = []
         self.value_labels: list[QLabel] = []
@@ -80,11 +86,13 @@ class TraversalPanel(GridPanel):
         start_row.addWidget(self.reset_button)
         form = QFormLayout()
         form.addRow("Start from:", start_row)
+        form.addRow(self.label_title, self.label_combo)
         grid_row = QHBoxLayout()
         grid_row.addWidget(QLabel("columns"))
         grid_row.addWidget(self.cols_spin)
         grid_row.addWidget(QLabel("values"))
         grid_row.addWidget(self.range_spin)
+        grid_row.addWidget(self.sort_check)
         grid_row.addStretch(1)
         grid_row.addWidget(self.export_button)
         form.addRow("Traversal grid:", grid_row)
@@ -117,6 +125,8 @@ class TraversalPanel(GridPanel):
         self.start_seed.valueChanged.connect(self.apply_start)
         self.cols_spin.valueChanged.connect(self.refresh)
         self.range_spin.valueChanged.connect(self.refresh)
+        self.sort_check.toggled.connect(self._order_changed)
+        handle.activity_changed.connect(self._order_changed)
         handle.changed.connect(self._model_changed)
         handle.dataset_changed.connect(self._dataset_changed)
         self._start_changed()
@@ -129,7 +139,7 @@ class TraversalPanel(GridPanel):
             item = self.slider_grid.takeAt(0)
             if item.widget() is not None:
                 item.widget().deleteLater()
-        self.sliders, self.value_labels = [], []
+        self.sliders, self.value_labels, self._name_labels = [], [], []
         for k in range(d):
             slider = QSlider(Qt.Orientation.Horizontal)
             slider.setRange(int(-SLIDER_RANGE * SLIDER_STEPS), int(SLIDER_RANGE * SLIDER_STEPS))
@@ -138,11 +148,36 @@ class TraversalPanel(GridPanel):
             value = QLabel("+0.00")
             value.setMinimumWidth(44)
             slider.valueChanged.connect(lambda v, k=k: self._slider_moved(k, v))
-            self.slider_grid.addWidget(QLabel(f"z{k}"), k, 0)
+            name = QLabel(f"z{k}")
+            self._name_labels.append(name)
+            self.slider_grid.addWidget(name, k, 0)
             self.slider_grid.addWidget(slider, k, 1)
             self.slider_grid.addWidget(value, k, 2)
             self.sliders.append(slider)
             self.value_labels.append(value)
+
+    def dim_order(self) -> list[int]:
+        """Latent dimensions in display order: by test KL, largest first, when sorting."""
+        d = self.handle.latent_dim
+        kl = self.handle.kl_per_dim
+        if self.sort_check.isChecked() and len(kl) == d:
+            return sorted(range(d), key=lambda k: -kl[k])
+        return list(range(d))
+
+    def _order_changed(self) -> None:
+        kl = self.handle.kl_per_dim
+        self._name_labels = getattr(self, "_name_labels", [])
+        for row, k in enumerate(self.dim_order()):
+            if k >= len(self.sliders):
+                return
+            name = self._name_labels[k]
+            name.setText(f"z{k}" + (f" ({kl[k]:.2f})" if len(kl) == len(self.sliders) else ""))
+            inactive = len(kl) == len(self.sliders) and kl[k] < 0.01
+            name.setStyleSheet("color: #999;" if inactive else "")
+            name.setToolTip(f"KL {kl[k]:.3f} nats" + (": inactive" if inactive else "") if len(kl) > k else "")
+            for col, w in enumerate((name, self.sliders[k], self.value_labels[k])):
+                self.slider_grid.addWidget(w, row, col)
+        self.refresh()
 
     def z(self) -> torch.Tensor:
         """The sliders' latent vector ``(D,)``."""
@@ -177,7 +212,7 @@ class TraversalPanel(GridPanel):
         if not self.handle.ready or not self.sliders:
             self._pending_since = None
             return
-        image = self.handle.decode(self.z()[None])
+        image = self.handle.decode(self.z()[None], self.label())
         self.image_view.show_grid(image, 1, 1)
         self._painted_since, self._pending_since = self._pending_since, None
 
@@ -201,7 +236,8 @@ class TraversalPanel(GridPanel):
         if mode == "random":
             return prior_samples(1, d, self.start_seed.value())[0]
         if mode == "image" and self.handle.dataset is not None:
-            return self.handle.posterior_mean(self.handle.test_image(self.start_index.value()))[0]
+            index = self.start_index.value()
+            return self.handle.posterior_mean(self.handle.test_image(index), self.handle.test_label(index))[0]
         return torch.zeros(d)
 
     def apply_start(self) -> None:
@@ -237,12 +273,16 @@ class TraversalPanel(GridPanel):
         cols = self.cols_spin.value()
         r = self.range_spin.value()
         values = torch.linspace(-r, r, cols)
-        z = traversal_latents(self.z(), list(range(d)), values)
-        return self.handle.decode(z), d, cols
+        dims = self.dim_order()
+        z = traversal_latents(self.z(), dims, values)
+        return self.handle.decode(z, self.label()), d, cols
 
     def grid_caption(self) -> str:
         r = self.range_spin.value()
+        order = self.dim_order()
+        rows = "rows in order of test KL: " + ", ".join(f"z{k}" for k in order[:8]) + ("…" if len(order) > 8 else "")
         return (
-            f"Row k varies z_k from −{r:g} to +{r:g} in {self.cols_spin.value()} steps; the other "
-            f"dimensions stay at the sliders' values. Weights: snapshot {self.handle.version}."
+            f"Each row varies one z_k from −{r:g} to +{r:g} in {self.cols_spin.value()} steps ("
+            f"{rows if self.sort_check.isChecked() else 'rows z0, z1, …'}); the other dimensions stay at the "
+            f"sliders' values. Weights: snapshot {self.handle.version}."
         )

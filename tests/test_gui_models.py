@@ -1,0 +1,121 @@
+"""Every model variant trained from the form, and its panels as a person sees them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from .test_gui import train_to_end
+
+
+def choose(combo, key):
+    index = combo.findData(key)
+    assert index >= 0, key
+    combo.setCurrentIndex(index)
+
+
+def visit(qtbot, window, panel):
+    window.tabs.setCurrentWidget(panel)
+    qtbot.waitUntil(lambda: not panel._stale, timeout=3000)
+
+
+@pytest.mark.parametrize(
+    "model,arch,likelihood,dataset",
+    [
+        ("vae", "mlp", "cbernoulli", "digits"),
+        ("vae", "mlp", "gaussian", "digits"),
+        ("vae", "mlp", "gaussian-learned", "digits"),
+        ("vae", "conv", "bernoulli", "mnist5k"),
+        ("ae", "mlp", "bernoulli", "digits"),
+        ("cvae", "mlp", "bernoulli", "digits"),
+    ],
+)
+def test_each_variant_trains_from_the_form_and_its_panels_render(qtbot, window, model, arch, likelihood, dataset):
+    form = window.form
+    choose(form.dataset_combo, dataset)
+    choose(form.model_combo, model)
+    choose(form.arch_combo, arch)
+    choose(form.likelihood_combo, likelihood)
+    form.hidden_spin.setValue(32)
+    form.latent_spin.setValue(3)
+    assert "parameters" in form.model_card.text()
+    train_to_end(qtbot, window, epochs=1)
+    assert window.handle.model.config.describe().startswith(("64-32-3", "784-32-3", "conv"))
+
+    visit(qtbot, window, window.manifold)
+    visit(qtbot, window, window.samples)
+    if model == "ae":
+        assert "no prior" in window.manifold.caption.text() and window.manifold.current_grid is None
+        assert "no prior" in window.samples.caption.text() and window.samples.current_grid is None
+    else:
+        assert window.manifold.current_grid is not None and window.samples.grid_view.pixels is not None
+        assert 0 <= window.samples.grid_view.pixels.min() and window.samples.grid_view.pixels.max() <= 1
+    visit(qtbot, window, window.traversal)
+    qtbot.waitUntil(lambda: window.traversal.image_view.pixels is not None, timeout=3000)
+    window.tabs.setCurrentWidget(window.interpolation)
+    qtbot.mouseClick(window.interpolation.run_button, Qt.MouseButton.LeftButton)
+    assert window.interpolation.current_grid[2] == 12
+    visit(qtbot, window, window.analogies)
+    if model == "cvae":
+        images, rows, cols = window.analogies.current_grid
+        assert (rows, cols) == (6, 11)
+    else:
+        assert "need a conditional VAE" in window.analogies.caption.text()
+    window.tabs.setCurrentWidget(window.activity)
+    if model == "ae":
+        assert "no KL per dimension" in window.activity.caption.text()
+    else:
+        assert window.activity.bars is not None and "dimensions active" in window.activity.caption.text()
+
+
+def test_conv_is_offered_only_for_sizes_it_supports(window):
+    item = window.form.arch_combo.model().item(window.form.arch_combo.findData("conv"))
+    assert not item.isEnabled()  # digits are 8×8
+    choose(window.form.dataset_combo, "mnist5k")
+    assert item.isEnabled()
+
+
+def test_cvae_label_selector_changes_what_is_decoded(qtbot, window):
+    choose(window.form.model_combo, "cvae")
+    train_to_end(qtbot, window, epochs=2)
+    visit(qtbot, window, window.samples)
+    assert window.samples.label_combo.isVisible() and window.samples.label_combo.count() == 10
+    before = window.samples.grid_view.pixels.copy()
+    window.samples.label_combo.setCurrentIndex(7)
+    assert not np.array_equal(before, window.samples.grid_view.pixels)
+    assert not window.manifold.label_combo.isHidden()
+
+
+def test_beta_vae_with_warmup_and_is_estimate_shows_loss_and_gap_curves(qtbot, window):
+    form = window.form
+    form.beta_spin.setValue(4.0)
+    form.warmup_spin.setValue(10)
+    form.eval_iw_spin.setValue(20)
+    form.eval_images_spin.setValue(50)
+    train_to_end(qtbot, window, epochs=2)
+    plots = window.plots
+    def points(curve):
+        x, _ = curve.getData()
+        return 0 if x is None else len(x)
+
+    qtbot.waitUntil(lambda: points(plots.iw_curve) == 2, timeout=3000)
+    loss_x, _ = plots.loss_curve.getData()
+    assert loss_x is not None and len(loss_x) == plots.steps.size  # the weighted loss differs from −ELBO
+    gap_x, gap_y = plots.gap_curve.getData()
+    assert len(gap_x) == 2 and (gap_y >= 0).all()
+    assert plots.epochs[-1].kl_weight == 4.0
+
+
+def test_traversal_sorted_by_kl(qtbot, window):
+    window.form.latent_spin.setValue(6)
+    train_to_end(qtbot, window, epochs=2)
+    visit(qtbot, window, window.traversal)
+    panel = window.traversal
+    panel.sort_check.setChecked(True)
+    kl = window.handle.kl_per_dim
+    order = panel.dim_order()
+    assert order == sorted(range(6), key=lambda k: -kl[k])
+    first_row_name = panel.slider_grid.itemAtPosition(0, 0).widget().text()
+    assert first_row_name.startswith(f"z{order[0]} (")
+    assert "rows in order of test KL" in panel.caption.text()

@@ -1,0 +1,61 @@
+"""Latent activity: each latent dimension's KL on the test split, as a bar chart
+that updates at every epoch; inactive (collapsed) dimensions are marked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from models.trainer import ACTIVE_KL
+
+
+class ActivityPanel(QWidget):
+    """Bars of KL_d = E_x[KL(q(z_d|x) ‖ N(0, 1))] in nats; grey bars are below
+    ``ACTIVE_KL`` (0.01 nats): the posterior equals the prior there, the dimension is unused."""
+
+    def __init__(self, handle, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.handle = handle
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setLabel("left", "KL on the test split (nats)")
+        self.plot.setLabel("bottom", "latent dimension")
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.bars: pg.BarGraphItem | None = None
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.caption)
+        handle.activity_changed.connect(self.refresh)
+        handle.changed.connect(self._model_changed)
+        self.refresh()
+
+    def _model_changed(self) -> None:
+        if not self.handle.kl_per_dim:
+            self.refresh()
+
+    def refresh(self) -> None:
+        kl = np.asarray(self.handle.kl_per_dim, dtype=float)
+        if self.bars is not None:
+            self.plot.removeItem(self.bars)
+            self.bars = None
+        if self.handle.model is not None and not self.handle.has_prior:
+            self.caption.setText("A plain autoencoder has no posterior variance and no prior: no KL per dimension.")
+            return
+        if not len(kl):
+            self.caption.setText("Per-dimension KL appears after the first epoch.")
+            return
+        active = kl >= ACTIVE_KL
+        brushes = [pg.mkBrush(31, 119, 180) if a else pg.mkBrush(180, 180, 180) for a in active]
+        self.bars = pg.BarGraphItem(x=np.arange(len(kl)), height=kl, width=0.8, brushes=brushes)
+        self.plot.addItem(self.bars)
+        self.plot.getAxis("bottom").setTicks([[(i, f"z{i}") for i in range(len(kl))]])
+        inactive = ", ".join(f"z{i}" for i in np.flatnonzero(~active))
+        self.caption.setText(
+            f"{int(active.sum())} of {len(kl)} dimensions active (KL ≥ {ACTIVE_KL} nats); total KL "
+            f"{kl.sum():.2f} nats. " + (f"Inactive (collapsed to the prior): {inactive}." if inactive else "")
+        )
+
+    def active_count(self) -> int:
+        return int((np.asarray(self.handle.kl_per_dim) >= ACTIVE_KL).sum())
