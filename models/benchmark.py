@@ -89,3 +89,62 @@ def compare(
         cfg = dataclasses.replace(train_config, seed=seed)
         pairs.append((reference_loop(model_config, cfg, data), trainer_loop(model_config, cfg, data)))
     return pairs
+
+
+#: (label, ModelConfig overrides, TrainConfig overrides) of ``vaegui bench --models``
+MODEL_TABLE = (
+    ("VAE, MLP", {}, {}),
+    ("VAE, MLP", {"likelihood": "cbernoulli"}, {}),
+    ("VAE, MLP", {"likelihood": "gaussian", "sigma": 0.1}, {}),
+    ("VAE, MLP", {"likelihood": "gaussian-learned"}, {}),
+    ("β-VAE β=4, MLP", {}, {"beta": 4.0}),
+    ("IWAE k=5, MLP", {}, {"iw_k": 5}),
+    ("CVAE, MLP", {"model": "cvae"}, {}),
+    ("AE, MLP", {"model": "ae"}, {}),
+    ("VAE, conv", {"arch": "conv", "hidden_dim": 256}, {}),
+)
+
+
+@dataclass
+class ModelRow:
+    """One line of the model table; nats per image on the test split."""
+
+    name: str
+    likelihood: str
+    parameters: int
+    test_neg_elbo: float
+    test_nll_iw: float | None
+    iw_gap: float | None
+    test_kl: float
+    active_dims: int
+    samples_per_s: float
+
+
+def model_table(
+    data: ImageDataset, base: ModelConfig, train: TrainConfig, k: int = 1000, iw_images: int = 200, rows=MODEL_TABLE
+) -> list[ModelRow]:
+    """Train every variant of :data:`MODEL_TABLE` for ``train.epochs`` epochs and
+    evaluate it: the one-sample ELBO on the whole test split and −log p(x) with ``k``
+    importance samples on its first ``iw_images`` images (the AE has no estimate)."""
+    from models.likelihoods import LIKELIHOODS
+
+    out = []
+    for name, model_over, train_over in rows:
+        overrides = dict(model_over)
+        if overrides.get("model") == "cvae":
+            overrides["n_classes"] = len(data.class_names)
+        config = dataclasses.replace(base, **overrides)
+        trainer = Trainer(config, dataclasses.replace(train, **train_over), data)
+        last: EpochEnd | None = None
+        for event in trainer.run():
+            if isinstance(event, EpochEnd):
+                last = event
+        assert last is not None
+        trainer.config = dataclasses.replace(trainer.config, eval_iw=0 if config.model == "ae" else k,
+                                             eval_iw_images=iw_images)
+        full = trainer.evaluate(trainer.test_x, trainer.test_y)
+        out.append(ModelRow(
+            name, LIKELIHOODS[config.likelihood][0], trainer.model.parameter_count(), full["neg_elbo"],
+            full.get("nll_iw"), full.get("iw_gap"), full["kl"], last.active_dims, last.samples_per_s,
+        ))
+    return out

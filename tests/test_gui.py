@@ -251,11 +251,11 @@ def test_plot_controls_smoothing_log_y_and_readout(qtbot, window):
     raw = plots.train["neg_elbo"].data.copy()
     plots.smoothing.setValue(0)
     plots.redraw()
-    _, y = plots.train_smooth["neg_elbo"].getData()
+    y = plots.train_smooth["neg_elbo"].yData
     assert np.allclose(y, raw)
     plots.smoothing.setValue(90)
     plots.redraw()
-    _, y = plots.train_smooth["neg_elbo"].getData()
+    y = plots.train_smooth["neg_elbo"].yData
     assert np.diff(y).std() < np.diff(raw).std()
     qtbot.mouseClick(plots.log_check, Qt.MouseButton.LeftButton)
     assert plots.plots["kl"].ctrl.logYCheck.isChecked()

@@ -175,3 +175,16 @@ def test_iwae_objective_and_per_epoch_estimate(digits):
     assert end.test_nll_iw < end.test_neg_elbo + 5  # on a subset: same ballpark, below −ELBO on average
     assert len(end.kl_per_dim) == 3 and 0 <= end.active_dims <= 3
     assert math.isfinite(end.test_nll_iw)
+
+
+def test_model_table_rows_report_an_is_estimate_at_least_as_good_as_the_elbo(digits):
+    from models.benchmark import MODEL_TABLE, model_table
+
+    mlp = [r for r in MODEL_TABLE if r[1].get("arch") != "conv"]
+    rows = mlp[:2] + [r for r in MODEL_TABLE if r[1].get("model") == "ae"]
+    base = ModelConfig(input_shape=digits.image_shape, latent_dim=3, hidden_dim=32)
+    table = model_table(digits, base, TrainConfig(epochs=1), k=50, iw_images=40, rows=rows)
+    assert [r.name for r in table] == [r[0] for r in rows]
+    for row in table[:-1]:
+        assert row.test_nll_iw is not None and row.iw_gap >= 0 and row.samples_per_s > 0
+    assert table[-1].test_nll_iw is None and table[-1].test_kl == 0

@@ -199,9 +199,10 @@ class PlotsPanel(QWidget):
             plot.setLogMode(y=on)
 
     def point_counts(self) -> dict[str, int]:
-        """Points drawn per curve: ``{"train": steps, "test": epochs}`` (what a person sees)."""
-        x, _y = self.train_smooth["neg_elbo"].getData()
-        tx, _ty = self.test_curves["neg_elbo"].getData()
+        """Points given to each curve: ``{"train": steps, "test": epochs}`` (what a person
+        sees after scrolling; ``getData`` would give only the part clipped to the view)."""
+        x = self.train_smooth["neg_elbo"].xData
+        tx = self.test_curves["neg_elbo"].xData
         return {"train": 0 if x is None else len(x), "test": 0 if tx is None else len(tx)}
 
     def redraw(self) -> None:
