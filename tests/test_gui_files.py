@@ -300,3 +300,21 @@ def test_an_exception_in_the_training_process_shows_the_error_with_its_traceback
     assert boxes and "Traceback" in boxes[-1].detailedText()
     close_messages()
     train_to_end(qtbot, window, epochs=1)  # the app stays usable
+
+
+def test_a_saved_conditional_vae_opens_with_its_form_and_analogies(qtbot, window, settings, tmp_path):
+    window.form.model_combo.setCurrentIndex(window.form.model_combo.findData("cvae"))
+    window.form.likelihood_combo.setCurrentIndex(window.form.likelihood_combo.findData("cbernoulli"))
+    train_to_end(qtbot, window, epochs=1)
+    assert window.save_model(str(tmp_path / "cvae.vae"))
+    other = MainWindow(settings=settings, dataset="digits")
+    qtbot.addWidget(other)
+    other.form.model_combo.setCurrentIndex(other.form.model_combo.findData("vae"))
+    other.show()
+    assert other.open_model(str(tmp_path / "cvae.vae"))
+    assert other.form.model_combo.currentData() == "cvae"
+    assert other.form.likelihood_combo.currentData() == "cbernoulli"
+    other.tabs.setCurrentWidget(other.analogies)
+    qtbot.waitUntil(lambda: other.analogies.current_grid is not None, timeout=3000)
+    assert other.analogies.current_grid[2] == 11
+    other.close()
