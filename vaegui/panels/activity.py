@@ -21,6 +21,7 @@ class ActivityPanel(QWidget):
         self.plot.setLabel("left", "KL on the test split (nats)")
         self.plot.setLabel("bottom", "latent dimension")
         self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.getAxis("left").enableAutoSIPrefix(False)  # plain nats, no "(x0.001)"
         self.bars: pg.BarGraphItem | None = None
         self.caption = QLabel()
         self.caption.setWordWrap(True)

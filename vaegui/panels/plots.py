@@ -80,6 +80,7 @@ class PlotsPanel(QWidget):
             plot = self.layout_widget.addPlot(row=0, col=col, title=title)
             plot.setLabel("bottom", "step")
             plot.setLabel("left", "nats per image")
+            plot.getAxis("left").enableAutoSIPrefix(False)
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
             legend = plot.addLegend(offset=(-10, 10))
@@ -95,17 +96,22 @@ class PlotsPanel(QWidget):
             else:
                 plot.setXLink(first)
             self.plots[key] = plot
+        # Curves that exist only for some runs join the legend when they get data.
         self.loss_curve = self.plots["neg_elbo"].plot(
-            pen=pg.mkPen((255, 127, 14), width=2, style=Qt.PenStyle.DashLine), name="train loss (weighted KL)"
+            pen=pg.mkPen((255, 127, 14), width=2, style=Qt.PenStyle.DashLine)
         )
         self.iw_curve = self.plots["neg_elbo"].plot(
-            pen=pg.mkPen((44, 160, 44), width=2), symbol="t", symbolSize=7, symbolBrush=(44, 160, 44),
-            name="test −log p(x), importance-sampled",
+            pen=pg.mkPen((44, 160, 44), width=2), symbol="t", symbolSize=7, symbolBrush=(44, 160, 44)
         )
         self.gap_curve = self.plots["kl"].plot(
-            pen=pg.mkPen((44, 160, 44), width=2), symbol="t", symbolSize=7, symbolBrush=(44, 160, 44),
-            name="gap log p(x) − ELBO ≈ KL(q ‖ p(z|x))",
+            pen=pg.mkPen((44, 160, 44), width=2), symbol="t", symbolSize=7, symbolBrush=(44, 160, 44)
         )
+        self._optional = {
+            self.loss_curve: (self.plots["neg_elbo"], "train loss (weighted KL)"),
+            self.iw_curve: (self.plots["neg_elbo"], "test −log p(x), importance-sampled"),
+            self.gap_curve: (self.plots["kl"], "gap log p(x) − ELBO ≈ KL(q ‖ p(z|x))"),
+        }
+        self._in_legend: set = set()
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(0, 99)
@@ -227,6 +233,14 @@ class PlotsPanel(QWidget):
         ix = np.array([e.step for e in iw], dtype=np.float64)
         self.iw_curve.setData(ix, np.array([e.test_nll_iw for e in iw], dtype=np.float64))
         self.gap_curve.setData(ix, np.array([e.test_iw_gap for e in iw], dtype=np.float64))
+        for curve, (plot, name) in self._optional.items():
+            has_data = curve.xData is not None and len(curve.xData) > 0
+            if has_data and curve not in self._in_legend:
+                plot.legend.addItem(curve, name)
+                self._in_legend.add(curve)
+            elif not has_data and curve in self._in_legend:
+                plot.legend.removeItem(curve)
+                self._in_legend.discard(curve)
         self._smoothed_upto = len(x)
 
     def _mouse_moved(self, pos) -> None:
