@@ -193,6 +193,7 @@ def test_non_finite_loss_keeps_the_last_finite_weights_and_continue_with_lower_l
     state = window.controller.state
     assert state is not None and window.form.continue_button.isEnabled()
     assert all(torch.isfinite(torch.from_numpy(v)).all() for k, v in state[0].items() if k.startswith("model."))
+    assert window.handle.version == state[1]["position"]["version"]  # the panels show the restored weights
     window.form.lr_spin.setValue(0.001)
     qtbot.mouseClick(window.form.continue_button, Qt.MouseButton.LeftButton)
     wait_finished(qtbot, window)

@@ -315,7 +315,12 @@ class MainWindow(ModelFileActions, QMainWindow):
 
     def _on_state_ready(self) -> None:
         self.dirty = True
-        self.plots.truncate(int(self.controller.state[1]["position"]["step"]))
+        arrays, info = self.controller.state
+        position = info["position"]
+        self.plots.truncate(int(position["step"]))
+        if int(position["version"]) < self.handle.version:  # training went back to a known-good state
+            weights = {k[len("model."):]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model.")}
+            self.handle.load_snapshot(int(position["version"]), weights, force=True)
         self._refresh_actions()
 
     def _running_changed(self, running: bool) -> None:

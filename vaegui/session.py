@@ -70,9 +70,10 @@ class ModelHandle(QObject):
         self.kl_per_dim = []
         self.changed.emit()
 
-    def load_snapshot(self, version: int, state: dict[str, torch.Tensor]) -> bool:
-        """Load a weight snapshot if it is newer than the one held; returns whether it was."""
-        if self.model is None or version <= self.version:
+    def load_snapshot(self, version: int, state: dict[str, torch.Tensor], force: bool = False) -> bool:
+        """Load a weight snapshot if it is newer than the one held (or ``force``, for a
+        training state that went back to an earlier step); returns whether it was."""
+        if self.model is None or (version <= self.version and not force):
             return False
         self.model.load_state_dict(state)
         self.version = version
