@@ -21,7 +21,11 @@ import torch
 DATASETS: dict[str, str] = {
     "mnist5k": "MNIST (5,000 digits)",
     "digits": "Digits 8×8 (1,797 images)",
+    "shapes": "Shapes 64×64 (dSprites-style factors)",
 }
+
+#: images drawn for the built-in "shapes" dataset (a sample of the 737,280 combinations)
+SHAPES_COUNT = 5000
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,9 @@ class ImageDataset:
         test_x: float32 tensor ``(N_test, C, H, W)``, pixels in [0, 1].
         test_y: int64 tensor ``(N_test,)``.
         class_names: one name per label value.
+        train_factors, test_factors: ground-truth generating factors ``(N, F)`` as values
+            (see ``factor_names``), for generated data; None otherwise.
+        factor_names: the names of the factor columns.
     """
 
     name: str
@@ -43,6 +50,9 @@ class ImageDataset:
     test_x: torch.Tensor
     test_y: torch.Tensor
     class_names: tuple[str, ...]
+    train_factors: torch.Tensor | None = None
+    test_factors: torch.Tensor | None = None
+    factor_names: tuple[str, ...] = ()
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -62,6 +72,8 @@ def split_images(
     n_test: int,
     seed: int = 0,
     class_names: tuple[str, ...] | None = None,
+    factors: np.ndarray | None = None,
+    factor_names: tuple[str, ...] = (),
 ) -> ImageDataset:
     """Scale 8-bit-like ``images`` ``(N, C, H, W)`` (already in [0, 1]) and split them.
 
@@ -82,6 +94,7 @@ def split_images(
     y = torch.as_tensor(labels, dtype=torch.int64)[perm]
     if class_names is None:
         class_names = tuple(str(i) for i in range(int(y.max()) + 1))
+    f = None if factors is None else torch.as_tensor(np.asarray(factors), dtype=torch.float64)[perm]
     return ImageDataset(
         name=name,
         train_x=x[n_test:].contiguous(),
@@ -89,6 +102,9 @@ def split_images(
         test_x=x[:n_test].contiguous(),
         test_y=y[:n_test].contiguous(),
         class_names=class_names,
+        train_factors=None if f is None else f[n_test:].contiguous(),
+        test_factors=None if f is None else f[:n_test].contiguous(),
+        factor_names=factor_names,
     )
 
 
@@ -111,4 +127,12 @@ def load_dataset(name: str, seed: int = 0) -> ImageDataset:
         bunch = load_digits()
         images = np.asarray(bunch.images, dtype=np.float32).reshape(-1, 1, 8, 8) / 16.0
         return split_images(name, images, np.asarray(bunch.target), n_test=360, seed=seed)
+    if name == "shapes":
+        from models import shapes
+
+        indices = shapes.sample_indices(SHAPES_COUNT, seed)
+        images = shapes.render_many(indices).astype(np.float32)
+        factors = shapes.factor_values(shapes.factors_of(indices))
+        return split_images(name, images, factors[:, 0].astype(np.int64), n_test=SHAPES_COUNT // 5, seed=seed,
+                            class_names=shapes.SHAPES, factors=factors, factor_names=shapes.FACTOR_NAMES)
     raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
