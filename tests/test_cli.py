@@ -67,3 +67,22 @@ def test_train_model_family_options_report_every_term():
         other = run("train", "--dataset", "digits", "--epochs", "1", "--model", model, "--json")
         assert other.returncode == 0, other.stderr
         assert json.loads(other.stdout)["test_nll_iw"] is None
+
+
+def test_train_on_an_image_folder_prints_the_import_report_first(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    for i in range(12):
+        folder = tmp_path / "imgs" / ("odd" if i % 2 else "even")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((30, 20), i * 20, dtype=np.uint8)).save(folder / f"{i}.png")
+    (tmp_path / "imgs" / "broken.png").write_bytes(b"nope")
+    result = run("train", "--dataset", str(tmp_path / "imgs"), "--epochs", "1", "--image-size", "28",
+                 "--hidden-dim", "16", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "Imported 12 images" in result.stderr and "broken.png: not an image" in result.stderr
+    assert result.stderr.index("Imported") < result.stderr.index("# folder:")
+    assert json.loads(result.stdout)["epoch"] == 1
+    missing = run("train", "--dataset", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr

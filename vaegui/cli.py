@@ -13,7 +13,8 @@ from models.data import DATASETS
 
 #: option → (default, help) shared by ``train`` and ``bench``
 OPTIONS = {
-    "dataset": ("mnist5k", "built-in dataset: " + ", ".join(sorted(DATASETS)) + " (default mnist5k)"),
+    "dataset": ("mnist5k", "a built-in dataset (" + ", ".join(sorted(DATASETS)) + "), an image folder, an IDX "
+                "file or a .npz/.npy file (default mnist5k)"),
     "epochs": (10, "total epochs, counting those of a resumed checkpoint (default 10)"),
     "latent_dim": (20, "latent dimensions D, 2..64 (default 20)"),
     "hidden_dim": (400, "hidden layer width (default 400)"),
@@ -35,7 +36,7 @@ OPTIONS = {
 }
 MODEL_OPTIONS = ("latent_dim", "hidden_dim", "model", "arch", "likelihood", "sigma")
 CHOICES = {
-    "dataset": sorted(DATASETS), "precision": ("auto", "fp32", "bf16"), "model": ("vae", "ae", "cvae"),
+    "precision": ("auto", "fp32", "bf16"), "model": ("vae", "ae", "cvae"),
     "arch": ("mlp", "conv"), "likelihood": ("bernoulli", "cbernoulli", "gaussian", "gaussian-learned"),
 }
 TYPES = {
@@ -67,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true", help="one JSON object per epoch (nats per image)")
     train.add_argument("--save", metavar="FILE", help="write a checkpoint (.vae) at the end, also after Ctrl+C")
     train.add_argument("--resume", metavar="FILE", help="continue a checkpoint; --epochs is the new total")
+    train.add_argument("--image-size", type=int, choices=(28, 32, 64), help="size of imported images (default 28)")
+    train.add_argument("--channels", type=int, choices=(1, 3), help="channels of imported images (default 1)")
+    train.add_argument("--fit", choices=("crop", "pad"), default="crop",
+                       help="how imported images become square: centre-crop or pad (default crop)")
     bench = sub.add_parser("bench", help="training throughput against a plain per-item DataLoader loop")
     _add_training_options(bench, defaults=True)
     bench.add_argument("--seeds", type=int, default=3, help="seeds per loop (default 3)")
@@ -82,7 +87,6 @@ def _configs(args, checkpoint=None):
     """Dataset and configs from the options; with a checkpoint, its values fill in
     every option the user did not give (and the network must match it)."""
     from models.config import ModelConfig, TrainConfig
-    from models.data import load_dataset
 
     def value(name):
         given = getattr(args, name)
@@ -97,7 +101,7 @@ def _configs(args, checkpoint=None):
                 return getattr(checkpoint.train_config, name)
         return OPTIONS[name][0]
 
-    data = load_dataset(value("dataset"))
+    data = load_any(value("dataset"), args, checkpoint)
     model = ModelConfig(
         input_shape=data.image_shape, n_classes=len(data.class_names) if value("model") == "cvae" else 0,
         **{name: value(name) for name in MODEL_OPTIONS},
@@ -112,6 +116,23 @@ def _configs(args, checkpoint=None):
         if train.batch_size != checkpoint.train_config.batch_size or train.seed != checkpoint.train_config.seed:
             raise ValueError("--batch-size and --seed must match the checkpoint's to resume exactly")
     return data, model, train
+
+
+def load_any(name: str, args, checkpoint=None):
+    """A built-in dataset by key, or an imported folder / file (the import report goes
+    to stderr before training). Raises ValueError (DatasetError) when nothing loads."""
+    from models.data import load_dataset
+    from models.importers import import_path
+
+    if name in DATASETS:
+        return load_dataset(name)
+    path = name.split(":", 1)[1] if name.startswith(("folder:", "file:")) else name
+    shape = checkpoint.model_config.input_shape if checkpoint is not None else None
+    size = getattr(args, "image_size", None) or (shape[1] if shape else 28)
+    channels = getattr(args, "channels", None) or (shape[0] if shape else 1)
+    data, report = import_path(path, size=size, channels=channels, fit=getattr(args, "fit", "crop"))
+    print(report.text(), file=sys.stderr)
+    return data
 
 
 def cmd_train(args) -> int:

@@ -22,6 +22,7 @@ from models.config import TrainConfig
 from models.data import DATASETS, load_dataset
 from models.trainer import EpochEnd, StepBatch, TrainingDone
 from vaegui import __version__
+from vaegui.dataimport import DataImportActions
 from vaegui.export import save_metrics_csv
 from vaegui.modelfiles import ModelFileActions
 from vaegui.panels.activity import ActivityPanel
@@ -44,7 +45,7 @@ def app_icon() -> QIcon:
     return QIcon(str(ASSETS / "vaegui.svg"))
 
 
-class MainWindow(ModelFileActions, QMainWindow):
+class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
     """vaegui's window.
 
     Args:
@@ -70,6 +71,9 @@ class MainWindow(ModelFileActions, QMainWindow):
         self.ask_on_close = ask_on_close
         self.model_path: str | None = None
         self.dirty = False
+        self._imported: dict = {}
+        self.last_import_report = ""
+        self.import_progress = None
         self.setWindowIcon(app_icon())
         self.resize(1440, 920)
         self.handle = ModelHandle(self)
@@ -179,6 +183,11 @@ class MainWindow(ModelFileActions, QMainWindow):
         self.save_as_action = self._action(file_menu, "Save model as…", self.save_model_as, "Ctrl+Shift+S")
         self.import_action = self._action(file_menu, "Import PyTorch weights…", self.import_weights_dialog)
         file_menu.addSeparator()
+        self.import_folder_action = self._action(file_menu, "Import image folder…", self.import_folder_dialog,
+                                                 "Ctrl+I", "Train on your own images (sub-folders become labels)")
+        self.import_file_action = self._action(file_menu, "Import dataset file…", self.import_file_dialog,
+                                               tip="MNIST-format IDX files or .npz/.npy arrays")
+        file_menu.addSeparator()
         self._action(file_menu, "Export current grid as PNG…", self.export_current_grid, "Ctrl+E",
                      "Save the grid of the visible panel")
         self._action(file_menu, "Export plots as PNG…", self._export_plots_dialog, "Ctrl+Shift+E")
@@ -212,7 +221,7 @@ class MainWindow(ModelFileActions, QMainWindow):
         """Load a built-in dataset; the current model stays until Train is pressed."""
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            data = load_dataset(key)
+            data = self._imported[key] if key in self._imported else load_dataset(key)
         except Exception as exc:  # an import or file error: keep what we have
             self.form.show_error(f"Could not load {DATASETS.get(key, key)}: {exc}")
             return

@@ -97,10 +97,10 @@ class ModelFileActions:
             return False
         try:
             c = read_checkpoint(path)
-            if c.dataset_name not in DATASETS:
+            if c.dataset_name not in DATASETS and c.dataset_name not in self._imported:
                 raise CheckpointError(
-                    f"{Path(path).name} was trained on {c.dataset_name or 'an unnamed dataset'!r}, "
-                    "which this version of vaegui cannot load"
+                    f"{Path(path).name} was trained on {c.dataset_name or 'an unnamed dataset'!r}: import that "
+                    "data first (File ▸ Import image folder / dataset file), then open the model again"
                 )
             if not c.has_training_state:
                 raise CheckpointError(
@@ -261,7 +261,8 @@ class ModelFileActions:
         self.form.set_running(running, paused=self.controller.paused, can_continue=has_state)
         for action in (self.save_action, self.save_as_action):
             action.setEnabled(has_state and not running)
-        for action in (self.open_action, self.import_action, self.recent_menu.menuAction()):
+        for action in (self.open_action, self.import_action, self.recent_menu.menuAction(),
+                       self.import_folder_action, self.import_file_action):
             action.setEnabled(not running)
         self.continue_action.setEnabled(has_state and not running)
 

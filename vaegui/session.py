@@ -45,6 +45,18 @@ class ModelHandle(QObject):
     def latent_dim(self) -> int:
         return self.model.latent_dim if self.model is not None else 0
 
+    def mismatch(self) -> str:
+        """Why the open model cannot take the chosen dataset's images, or ""."""
+        if self.model is None or self.dataset is None:
+            return ""
+        want, have = tuple(self.model.config.input_shape), tuple(self.dataset.image_shape)
+        if want != have:
+            return (f"The open model takes {want[0]}×{want[1]}×{want[2]} images but this dataset has "
+                    f"{have[0]}×{have[1]}×{have[2]}: train a new model here, or pick the dataset it was trained on.")
+        if self.conditional and len(self.dataset.class_names) != self.model.config.n_classes:
+            return "The open conditional VAE was trained with another number of labels than this dataset has."
+        return ""
+
     @property
     def conditional(self) -> bool:
         """True for a conditional VAE: decoding needs a label."""

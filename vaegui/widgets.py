@@ -240,9 +240,9 @@ class GridPanel(QWidget):
 
     def refresh(self) -> None:
         self._stale = False
-        self._why = ""
+        self._why = self.handle.mismatch()
         t0 = time.perf_counter()
-        grid = self.compute_grid() if self.handle.ready else None
+        grid = self.compute_grid() if self.handle.ready and not self._why else None
         self._grid = grid
         if grid is None:
             self.grid_view.clear()

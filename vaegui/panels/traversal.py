@@ -235,7 +235,7 @@ class TraversalPanel(GridPanel):
         mode = self.start_combo.currentData()
         if mode == "random":
             return prior_samples(1, d, self.start_seed.value())[0]
-        if mode == "image" and self.handle.dataset is not None:
+        if mode == "image" and self.handle.dataset is not None and not self.handle.mismatch():
             index = self.start_index.value()
             return self.handle.posterior_mean(self.handle.test_image(index), self.handle.test_label(index))[0]
         return torch.zeros(d)

@@ -1,0 +1,63 @@
+"""Importing data through the window's menus and dialogs."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QLineEdit
+
+from vaegui.dataimport import ImportOptionsDialog
+
+from .test_data_import import mixed_folder  # noqa: F401  (the fixture)
+from .test_gui import train_to_end
+from .test_gui_files import close_messages, message_texts, pick_file, when_modal
+
+
+def test_import_a_folder_through_the_dialogs_train_and_interpolate(qtbot, window, mixed_folder):  # noqa: F811
+    def choose_folder(dialog: QFileDialog):
+        dialog.findChild(QLineEdit, "fileNameEdit").setText(str(mixed_folder))
+        dialog.accept()
+
+    def options(dialog: ImportOptionsDialog):
+        dialog.size_combo.setCurrentIndex(dialog.size_combo.findData(32))
+        dialog.channels_combo.setCurrentIndex(dialog.channels_combo.findData(3))
+        dialog.accept()
+
+    keep = (when_modal(QFileDialog, choose_folder), when_modal(ImportOptionsDialog, options))
+    qtbot.keyClick(window, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.handle.dataset.name.startswith("folder:"), timeout=20000)
+    del keep
+    assert window.handle.dataset.image_shape == (3, 32, 32)
+    assert "Skipped 4 files" in window.last_import_report and "truncated.png" in window.last_import_report
+    assert "Imported 11 images" in message_texts()
+    close_messages()
+    assert window.form.dataset_combo.currentText() == "Imported: pictures"
+    window.form.hidden_spin.setValue(32)
+    train_to_end(qtbot, window, epochs=2)
+    window.tabs.setCurrentWidget(window.interpolation)
+    window.interpolation.index_b.setValue(1)
+    qtbot.mouseClick(window.interpolation.run_button, Qt.MouseButton.LeftButton)
+    images, rows, cols = window.interpolation.current_grid
+    assert images.shape[1:] == (3, 32, 32) and cols == 12
+    assert np.array_equal(images[0], window.handle.dataset.test_x[0].numpy())
+
+
+def test_a_failed_import_changes_nothing(qtbot, window, tmp_path):
+    before = window.handle.dataset
+    bad = tmp_path / "bad-images-idx3-ubyte"
+    bad.write_bytes(b"\x12\x34\x08\x03" + bytes(64))
+    keep = pick_file(bad)
+    window.import_file_action.trigger()
+    del keep
+    qtbot.waitUntil(lambda: "wrong magic number" in window.last_import_report, timeout=10000)
+    assert window.handle.dataset is before
+    assert "Nothing was imported" in message_texts()
+    close_messages()
+
+
+def test_a_model_and_a_dataset_of_another_size_say_so_instead_of_failing(qtbot, window):
+    train_to_end(qtbot, window, epochs=1)
+    window.form.dataset_combo.setCurrentIndex(window.form.dataset_combo.findData("mnist5k"))
+    window.tabs.setCurrentWidget(window.manifold)
+    assert "takes 1×8×8 images but this dataset has 1×28×28" in window.manifold.caption.text()
+    assert QApplication.activeModalWidget() is None or not isinstance(QApplication.activeModalWidget(), QDialog)
