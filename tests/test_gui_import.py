@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QLineEdit
 from vaegui.dataimport import ImportOptionsDialog
 
 from .test_data_import import mixed_folder  # noqa: F401  (the fixture)
+from .test_downloads import server  # noqa: F401  (the fixture)
 from .test_gui import train_to_end
 from .test_gui_files import close_messages, message_texts, pick_file, when_modal
 
@@ -61,3 +62,21 @@ def test_a_model_and_a_dataset_of_another_size_say_so_instead_of_failing(qtbot, 
     window.tabs.setCurrentWidget(window.manifold)
     assert "takes 1×8×8 images but this dataset has 1×28×28" in window.manifold.caption.text()
     assert QApplication.activeModalWidget() is None or not isinstance(QApplication.activeModalWidget(), QDialog)
+
+
+def test_download_from_the_menu_against_a_loopback_server(qtbot, settings, tmp_path, monkeypatch, server):  # noqa: F811
+    from models import downloads
+    from vaegui.mainwindow import MainWindow
+
+    url, registry, _ = server
+    monkeypatch.setitem(downloads.SOURCES, "mnist", ("MNIST (test server)", url, registry))
+    w = MainWindow(settings=settings, dataset="digits", data_dir=str(tmp_path / "data"))
+    qtbot.addWidget(w)
+    w.show()
+    action = next(a for a in w.download_menu.actions() if a.text().startswith("MNIST"))
+    action.trigger()
+    qtbot.waitUntil(lambda: w.handle.dataset.name == "download:mnist", timeout=20000)
+    assert len(w.handle.dataset.train_x) == 20 and "verified" in w.last_import_report
+    assert (tmp_path / "data" / "downloads" / "mnist" / "train-images-idx3-ubyte.gz").is_file()
+    close_messages()
+    w.close()

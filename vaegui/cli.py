@@ -13,8 +13,9 @@ from models.data import DATASETS
 
 #: option → (default, help) shared by ``train`` and ``bench``
 OPTIONS = {
-    "dataset": ("mnist5k", "a built-in dataset (" + ", ".join(sorted(DATASETS)) + "), an image folder, an IDX "
-                "file or a .npz/.npy file (default mnist5k)"),
+    "dataset": ("mnist5k", "a built-in dataset (" + ", ".join(sorted(DATASETS)) + "), download:mnist, "
+                "download:fashion-mnist, download:cifar10 (verified, cached), an image folder, an IDX file or a "
+                ".npz/.npy file (default mnist5k)"),
     "epochs": (10, "total epochs, counting those of a resumed checkpoint (default 10)"),
     "latent_dim": (20, "latent dimensions D, 2..64 (default 20)"),
     "hidden_dim": (400, "hidden layer width (default 400)"),
@@ -126,6 +127,12 @@ def load_any(name: str, args, checkpoint=None):
 
     if name in DATASETS:
         return load_dataset(name)
+    if name.startswith("download:"):
+        import pooch
+
+        from models.downloads import load
+
+        return load(name.split(":", 1)[1], pooch.os_cache("vaegui"))
     path = name.split(":", 1)[1] if name.startswith(("folder:", "file:")) else name
     shape = checkpoint.model_config.input_shape if checkpoint is not None else None
     size = getattr(args, "image_size", None) or (shape[1] if shape else 28)

@@ -19,7 +19,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from models.importers import DatasetError, import_path
+from models.downloads import SOURCES
+from models.downloads import load as load_download
+from models.importers import DatasetError, ImportReport, import_path
 from vaegui.widgets import show_message
 
 
@@ -87,23 +89,50 @@ class DataImportActions:
 
     def import_data(self, path: str, size: int = 28, channels: int = 1, fit: str = "crop") -> None:
         """Import on a background thread; the dataset changes only if it succeeds."""
+
+        def work(state, cancel):
+            return import_path(path, size, channels, fit,
+                               progress=lambda done, total: state.update(done=done, total=total),
+                               cancelled=cancel.is_set)
+
+        self._run_in_background(f"Importing {Path(path).name}…", path, work)
+
+    def download_dataset(self, key: str) -> None:
+        """Download a standard dataset (verified, cached) on a background thread."""
+        if self._busy("download data"):
+            return
+        cache = self.download_cache()
+
+        def work(state, cancel):
+            data = load_download(key, cache)
+            report = ImportReport(f"{SOURCES[key][1]} (verified against the published checksums)",
+                                  loaded=len(data.train_x) + len(data.test_x))
+            report.notes.append(f"Cached in {Path(cache) / key}; the official split "
+                                f"{len(data.train_x):,}/{len(data.test_x):,} is kept.")
+            return data, report
+
+        self._run_in_background(f"Downloading {SOURCES[key][0]}…", SOURCES[key][0], work)
+
+    def download_cache(self) -> str:
+        import pooch
+
+        return str(Path(self.data_dir) / "downloads") if self.data_dir else str(pooch.os_cache("vaegui"))
+
+    def _run_in_background(self, label: str, source: str, work) -> None:
         cancel = threading.Event()
         state = {"done": 0, "total": 0, "result": None, "error": None}
+        path = source
 
-        def work() -> None:
+        def run() -> None:
             try:
-                state["result"] = import_path(
-                    path, size, channels, fit,
-                    progress=lambda done, total: state.update(done=done, total=total),
-                    cancelled=cancel.is_set,
-                )
+                state["result"] = work(state, cancel)
             except DatasetError as exc:
                 state["error"] = str(exc)
             except Exception as exc:  # an unexpected failure must not take the window down
                 state["error"] = f"{type(exc).__name__}: {exc}"
 
-        thread = threading.Thread(target=work, name="vaegui-import", daemon=True)
-        progress = QProgressDialog(f"Importing {Path(path).name}…", "Cancel", 0, 0, self)
+        thread = threading.Thread(target=run, name="vaegui-import", daemon=True)
+        progress = QProgressDialog(label, "Cancel", 0, 0, self)
         progress.setWindowTitle("Import")
         progress.setWindowModality(Qt.WindowModality.WindowModal)
         progress.setMinimumDuration(300)
@@ -116,8 +145,10 @@ class DataImportActions:
             if state["total"]:
                 progress.setMaximum(state["total"])
                 progress.setValue(state["done"])
-            if thread.is_alive():
+            if thread.is_alive() and not cancel.is_set():
                 return
+            if cancel.is_set() and thread.is_alive():  # a download cannot stop mid-file: drop its result
+                state["error"] = "cancelled; nothing was changed"
             timer.stop()
             progress.reset()
             progress.deleteLater()
@@ -126,7 +157,7 @@ class DataImportActions:
                 self.last_import_report = state["error"]
                 show_message(self, QMessageBox.Icon.Warning, "Import", "Nothing was imported; the current dataset "
                              "and model are unchanged.", state["error"])
-                self.statusBar().showMessage(f"Import of {path} failed", 8000)
+                self.statusBar().showMessage(f"{path}: nothing was imported", 8000)
                 return
             data, report = state["result"]
             self._add_imported(data)

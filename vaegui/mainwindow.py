@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from models.config import TrainConfig
 from models.data import DATASETS, load_dataset
+from models.downloads import SOURCES
 from models.trainer import EpochEnd, StepBatch, TrainingDone
 from vaegui import __version__
 from vaegui.dataimport import DataImportActions
@@ -187,6 +188,10 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
                                                  "Ctrl+I", "Train on your own images (sub-folders become labels)")
         self.import_file_action = self._action(file_menu, "Import dataset file…", self.import_file_dialog,
                                                tip="MNIST-format IDX files or .npz/.npy arrays")
+        self.download_menu = file_menu.addMenu("Download dataset")
+        for key, (title, _url, _files) in SOURCES.items():
+            self._action(self.download_menu, title, lambda _c=False, k=key: self.download_dataset(k),
+                         tip="Downloaded once, verified against its published checksums, then cached")
         file_menu.addSeparator()
         self._action(file_menu, "Export current grid as PNG…", self.export_current_grid, "Ctrl+E",
                      "Save the grid of the visible panel")

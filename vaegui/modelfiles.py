@@ -262,7 +262,7 @@ class ModelFileActions:
         for action in (self.save_action, self.save_as_action):
             action.setEnabled(has_state and not running)
         for action in (self.open_action, self.import_action, self.recent_menu.menuAction(),
-                       self.import_folder_action, self.import_file_action):
+                       self.import_folder_action, self.import_file_action, self.download_menu.menuAction()):
             action.setEnabled(not running)
         self.continue_action.setEnabled(has_state and not running)
 
