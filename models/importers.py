@@ -94,8 +94,8 @@ def load_image(path: str | os.PathLike[str], size: int, channels: int = 1, fit: 
         img = ImageOps.pad(img, (size, size), method=Image.Resampling.LANCZOS, color=0)
     else:
         raise ValueError(f"fit must be 'crop' or 'pad', got {fit!r}")
-    arr = np.asarray(img, dtype=np.uint8)
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    arr = np.array(img, dtype=np.uint8)  # a writable copy
+    return arr[None] if arr.ndim == 2 else np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 
 def find_images(folder: str | os.PathLike[str]) -> list[Path]:

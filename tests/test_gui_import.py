@@ -80,3 +80,87 @@ def test_download_from_the_menu_against_a_loopback_server(qtbot, settings, tmp_p
     assert (tmp_path / "data" / "downloads" / "mnist" / "train-images-idx3-ubyte.gz").is_file()
     close_messages()
     w.close()
+
+
+def test_browser_filters_searches_and_hands_images_to_the_panels(qtbot, window):
+    from PySide6.QtCore import Qt as QtCore_Qt
+
+    train_to_end(qtbot, window, epochs=1)
+    browser = window.browser
+    window.tabs.setCurrentWidget(browser)
+    assert browser.model.rowCount() == 360
+    browser.label_filter.setCurrentIndex(browser.label_filter.findData(3))
+    labels = window.handle.dataset.test_y.numpy()
+    assert browser.model.rowCount() == int((labels == 3).sum())
+    assert all(labels[browser.model.index(r).data(QtCore_Qt.ItemDataRole.UserRole)] == 3
+               for r in range(browser.model.rowCount()))
+    target = int(np.flatnonzero(labels != 3)[5])
+    browser.search.setValue(target)
+    qtbot.mouseClick(browser.go_button, QtCore_Qt.MouseButton.LeftButton)
+    assert browser.selected_index() == target and browser.label_filter.currentData() is None
+    qtbot.mouseClick(browser.b_button, QtCore_Qt.MouseButton.LeftButton)
+    assert window.interpolation.index_b.value() == target
+    qtbot.mouseClick(browser.start_button, QtCore_Qt.MouseButton.LeftButton)
+    assert window.tabs.currentWidget() is window.traversal
+    assert window.traversal.start_combo.currentData() == "image"
+    assert window.traversal.start_index.value() == target
+
+
+def test_browser_is_virtualised_for_60000_images(qtbot, window):
+    import torch
+
+    from models.data import ImageDataset
+
+    n = 60_000
+    big = ImageDataset("big", torch.rand(10, 1, 8, 8), torch.zeros(10, dtype=torch.int64),
+                       torch.rand(n, 1, 8, 8), torch.arange(n) % 10, tuple("0123456789"))
+    window.handle.set_dataset(big)
+    window.tabs.setCurrentWidget(window.browser)
+    qtbot.waitUntil(lambda: window.browser.model.thumbnails_made > 0, timeout=5000)
+    assert window.browser.model.rowCount() == n
+    window.browser.go_to(45_000)
+    qtbot.wait(100)
+    assert window.browser.selected_index() == 45_000
+    assert window.browser.model.thumbnails_made < 2_000  # only what was on screen was ever drawn
+
+
+def _drop(widget, path, x_fraction):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    pos = QPointF(widget.width() * x_fraction, widget.height() / 2)
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, drop)
+    return drop
+
+
+def test_drop_image_files_on_interpolation_and_traversal(qtbot, window, tmp_path):
+    from PIL import Image
+
+    train_to_end(qtbot, window, epochs=1)
+    picture = tmp_path / "mine.png"
+    Image.fromarray(np.tile(np.linspace(0, 255, 40).astype(np.uint8), (30, 1))).save(picture)
+    window.tabs.setCurrentWidget(window.interpolation)
+    panel = window.interpolation
+    _drop(panel, picture, 0.9)  # right half: endpoint B
+    assert panel.external["b"] is not None and panel.external["b"].shape == (1, 1, 8, 8)
+    assert panel.label_b.text() == "dropped image"
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    images, _, _ = panel.current_grid
+    assert np.allclose(images[-1], panel.external["b"][0].numpy())
+    window.tabs.setCurrentWidget(window.traversal)
+    before = window.traversal.z().clone()
+    _drop(window.traversal, picture, 0.5)
+    assert window.traversal.dropped_name == "mine.png"
+    assert not np.allclose(before.numpy(), window.traversal.z().numpy())
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    _drop(window.traversal, broken, 0.5)
+    assert "not an image" in message_texts()
+    close_messages()

@@ -28,6 +28,7 @@ from vaegui.export import save_metrics_csv
 from vaegui.modelfiles import ModelFileActions
 from vaegui.panels.activity import ActivityPanel
 from vaegui.panels.analogies import AnalogiesPanel
+from vaegui.panels.browser import BrowserPanel
 from vaegui.panels.interpolation import InterpolationPanel
 from vaegui.panels.manifold import ManifoldPanel
 from vaegui.panels.plots import PlotsPanel
@@ -91,6 +92,7 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
         self.interpolation = InterpolationPanel(self.handle, self.settings)
         self.samples = SamplesPanel(self.handle, self.settings)
         self.activity = ActivityPanel(self.handle)
+        self.browser = BrowserPanel(self.handle)
         self.analogies = AnalogiesPanel(self.handle, self.settings)
         self.tabs = QTabWidget()
         for panel, name in (
@@ -104,6 +106,10 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
             self.tabs.addTab(panel, name)
             panel.exported.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
         self.tabs.addTab(self.activity, "Latent activity")
+        self.tabs.insertTab(1, self.browser, "Browse")
+        self.browser.use_as_start.connect(self._use_as_start)
+        self.browser.use_as_a.connect(lambda i: self._use_as_endpoint(self.interpolation.index_a, i))
+        self.browser.use_as_b.connect(lambda i: self._use_as_endpoint(self.interpolation.index_b, i))
         self.setCentralWidget(self.tabs)
 
         form_scroll = QScrollArea()
@@ -346,6 +352,19 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
         self.pause_action.setEnabled(running)
         self.stop_action.setEnabled(running)
         self.train_action.setEnabled(not running)
+
+    # -- the browser's picks -----------------------------------------------------------------
+    def _use_as_start(self, index: int) -> None:
+        panel = self.traversal
+        panel.start_combo.setCurrentIndex(panel.start_combo.findData("image"))
+        panel.start_index.setValue(index)
+        panel.apply_start()
+        self.tabs.setCurrentWidget(panel)
+
+    def _use_as_endpoint(self, spin, index: int) -> None:
+        spin.setValue(index)
+        self.interpolation.clear_external()
+        self.statusBar().showMessage(f"Interpolation endpoint set to test image #{index}.", 5000)
 
     # -- export ----------------------------------------------------------------------------
     def current_grid_panel(self) -> GridPanel | None:

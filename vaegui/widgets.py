@@ -39,6 +39,28 @@ def show_message(parent: QWidget, icon: QMessageBox.Icon, title: str, text: str,
     return box
 
 
+def dropped_image_paths(mime) -> list[str]:
+    """Local image files in a drag's MIME data."""
+    from models.importers import IMAGE_SUFFIXES
+
+    paths = [url.toLocalFile() for url in mime.urls() if url.isLocalFile()] if mime.hasUrls() else []
+    return [p for p in paths if Path(p).suffix.lower() in IMAGE_SUFFIXES]
+
+
+def load_dropped_image(path: str, handle):
+    """A dropped file, preprocessed like the dataset: ``(1, C, H, W)`` float tensor in [0, 1].
+
+    Raises:
+        ValueError: the file is not a readable image (the reason is in the message).
+    """
+    import torch
+
+    from models.importers import load_image
+
+    c, h, _w = handle.dataset.image_shape
+    return torch.from_numpy(load_image(path, h, c, "crop")).float().div(255.0)[None]
+
+
 class PaintedImageItem(pg.ImageItem):
     """An ImageItem that reports when it has painted (used to measure latency)."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from PySide6.QtWidgets import (
@@ -9,6 +11,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -16,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from models.latent import interpolate
-from vaegui.widgets import GridPanel, ImageGridView
+from vaegui.widgets import GridPanel, ImageGridView, dropped_image_paths, load_dropped_image, show_message
 
 
 class InterpolationPanel(GridPanel):
@@ -79,8 +82,12 @@ class InterpolationPanel(GridPanel):
         layout.addWidget(self.caption)
         self.requested = False
         self._rng = np.random.default_rng()
-        self.index_a.valueChanged.connect(self._thumbs)
-        self.index_b.valueChanged.connect(self._thumbs)
+        #: images dropped from the desktop, used instead of a test image at that end
+        self.external: dict[str, torch.Tensor | None] = {"a": None, "b": None}
+        self.setAcceptDrops(True)
+        self.setToolTip("Drop image files here: on the left half for A, on the right half for B")
+        self.index_a.valueChanged.connect(lambda: self._index_changed("a"))
+        self.index_b.valueChanged.connect(lambda: self._index_changed("b"))
         self.random_button.clicked.connect(self._random_pair)
         self.run_button.clicked.connect(self.run)
         self.steps_spin.valueChanged.connect(self._rerun)
@@ -95,15 +102,53 @@ class InterpolationPanel(GridPanel):
         self._thumbs()
         self.refresh()
 
+    def _index_changed(self, end: str) -> None:
+        self.external[end] = None
+        self._thumbs()
+
+    def clear_external(self) -> None:
+        self.external = {"a": None, "b": None}
+        self._thumbs()
+
+    def endpoint(self, end: str) -> torch.Tensor:
+        """Image ``(1, C, H, W)`` at end ``"a"`` or ``"b"``: a dropped one, else the picked test image."""
+        if self.external[end] is not None:
+            return self.external[end]
+        return self.handle.test_image((self.index_a if end == "a" else self.index_b).value())
+
     def _thumbs(self) -> None:
         data = self.handle.dataset
         if data is None:
             return
-        pickers = ((self.index_a, self.thumb_a, self.label_a), (self.index_b, self.thumb_b, self.label_b))
-        for spin, thumb, label in pickers:
-            thumb.show_grid(data.test_x[spin.value() : spin.value() + 1].numpy(), 1, 1)
-            label.setText(f"label {int(data.test_y[spin.value()])}")
+        if any(x is not None and tuple(x.shape[1:]) != tuple(data.image_shape) for x in self.external.values()):
+            self.external = {"a": None, "b": None}
+        pickers = (("a", self.index_a, self.thumb_a, self.label_a), ("b", self.index_b, self.thumb_b, self.label_b))
+        for end, spin, thumb, label in pickers:
+            thumb.show_grid(self.endpoint(end).numpy(), 1, 1)
+            dropped = self.external[end] is not None
+            label.setText("dropped image" if dropped else f"label {data.class_names[int(data.test_y[spin.value()])]}")
         self._rerun()
+
+    # -- drag and drop of image files ------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if dropped_image_paths(event.mimeData()) and self.handle.dataset is not None:
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:
+        paths = dropped_image_paths(event.mimeData())
+        if not paths:
+            return
+        end = "a" if event.position().x() < self.width() / 2 else "b"
+        try:
+            self.external[end] = load_dropped_image(paths[0], self.handle)
+        except ValueError as exc:
+            show_message(self, QMessageBox.Icon.Warning, "Drop", f"{Path(paths[0]).name}: {exc}")
+            return
+        event.acceptProposedAction()
+        self._thumbs()
 
     def _random_pair(self) -> None:
         n = self.index_a.maximum() + 1
@@ -124,9 +169,11 @@ class InterpolationPanel(GridPanel):
         if not self.requested:
             self._why = "Pick images A and B, then press Interpolate."
             return None
-        a = self.handle.test_image(self.index_a.value())
-        b = self.handle.test_image(self.index_b.value())
-        labels = torch.tensor([self.handle.test_label(i) for i in (self.index_a.value(), self.index_b.value())])
+        a, b = self.endpoint("a"), self.endpoint("b")
+        labels = torch.tensor([
+            self.label() or 0 if self.external[end] is not None else self.handle.test_label(spin.value())
+            for end, spin in (("a", self.index_a), ("b", self.index_b))
+        ])
         mu = self.handle.posterior_mean(torch.cat([a, b]), labels)
         z = interpolate(mu[0], mu[1], self.steps_spin.value(), self.mode_combo.currentData())
         decoded = self.handle.decode(z, self.label())

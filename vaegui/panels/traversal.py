@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 from PySide6.QtCore import Qt, QTimer
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSlider,
@@ -24,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from models.latent import prior_samples, traversal_latents
-from vaegui.widgets import GridPanel, ImageGridView
+from vaegui.widgets import GridPanel, ImageGridView, dropped_image_paths, load_dropped_image, show_message
 
 SLIDER_STEPS = 100  # slider ticks per unit of z
 SLIDER_RANGE = 3.0
@@ -114,6 +116,8 @@ class TraversalPanel(GridPanel):
         self._decode_scheduled = False
         self._painted_since: float | None = None
         self.image_view.item.on_paint = self._image_painted
+        self.dropped_name = ""
+        self.setAcceptDrops(True)
         self._grid_timer = QTimer(self)
         self._grid_timer.setSingleShot(True)
         self._grid_timer.setInterval(120)
@@ -220,6 +224,27 @@ class TraversalPanel(GridPanel):
         if self._painted_since is not None:
             self.latencies_ms.append((time.perf_counter() - self._painted_since) * 1000.0)
             self._painted_since = None
+
+    # -- drag and drop of an image file: start from its posterior mean ----------------------
+    def dragEnterEvent(self, event) -> None:
+        if dropped_image_paths(event.mimeData()) and self.handle.ready and not self.handle.mismatch():
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:
+        paths = dropped_image_paths(event.mimeData())
+        if not paths or not self.handle.ready:
+            return
+        try:
+            image = load_dropped_image(paths[0], self.handle)
+        except ValueError as exc:
+            show_message(self, QMessageBox.Icon.Warning, "Drop", f"{Path(paths[0]).name}: {exc}")
+            return
+        event.acceptProposedAction()
+        self.dropped_name = Path(paths[0]).name
+        self.set_z(self.handle.posterior_mean(image, self.label() or 0)[0])
 
     # -- start -----------------------------------------------------------------------------
     def _start_changed(self) -> None:
