@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from models.config import ModelConfig, TrainConfig
-from models.data import ImageDataset
+from models.data import ImageDataset, as_float
 from models.trainer import EpochEnd, Trainer
 
 
@@ -40,7 +40,7 @@ def reference_loop(model_config: ModelConfig, train_config: TrainConfig, data: I
     model, device = trainer.model, trainer.device
     opt = torch.optim.Adam(model.parameters(), lr=train_config.lr)
     loader = DataLoader(
-        TensorDataset(data.train_x, data.train_y),
+        TensorDataset(as_float(data.train_x), data.train_y),
         batch_size=train_config.batch_size,
         shuffle=True,
         generator=torch.Generator().manual_seed(train_config.seed),

@@ -33,8 +33,11 @@ class ImageDataset:
     """A labelled image dataset with a fixed train/test split.
 
     Attributes:
-        name: the dataset key (``"mnist5k"``, ``"digits"``).
-        train_x: float32 tensor ``(N_train, C, H, W)``, pixels in [0, 1].
+        name: the dataset key (``"mnist5k"``, ``"digits"``), or ``folder:…``, ``file:…``,
+            ``download:…`` for data a person brought.
+        train_x: ``(N_train, C, H, W)``: float32 pixels in [0, 1], or — compact, for
+            large 8-bit data — uint8 pixels 0..255, converted to floats one batch at a
+            time on the training device (see :func:`as_float`).
         train_y: int64 tensor ``(N_train,)`` of class labels.
         test_x: float32 tensor ``(N_test, C, H, W)``, pixels in [0, 1].
         test_y: int64 tensor ``(N_test,)``.
@@ -65,6 +68,11 @@ class ImageDataset:
         return DATASETS.get(self.name, self.name)
 
 
+def as_float(x: torch.Tensor) -> torch.Tensor:
+    """Pixels in [0, 1] as float32, from float or uint8 (0..255) storage."""
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
+
+
 def split_images(
     name: str,
     images: np.ndarray,
@@ -75,7 +83,10 @@ def split_images(
     factors: np.ndarray | None = None,
     factor_names: tuple[str, ...] = (),
 ) -> ImageDataset:
-    """Scale 8-bit-like ``images`` ``(N, C, H, W)`` (already in [0, 1]) and split them.
+    """Split ``images`` ``(N, C, H, W)`` into a seeded train/test split.
+
+    Float images must already lie in [0, 1]. uint8 images (0..255) keep their training
+    split as uint8 (4× smaller; converted per batch) and get a float test split.
 
     Raises:
         ValueError: on a wrong rank, a label count that does not match, pixel values
@@ -87,10 +98,13 @@ def split_images(
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     if not 0 < n_test < len(images):
         raise ValueError(f"test size {n_test} must be between 1 and {len(images) - 1}")
-    if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+    compact = images.dtype == np.uint8
+    if not compact and (not np.isfinite(images).all() or images.min() < 0 or images.max() > 1):
         raise ValueError("pixel values must be finite and lie in [0, 1]")
     perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
-    x = torch.as_tensor(images, dtype=torch.float32)[perm]
+    x = torch.as_tensor(images)[perm]
+    if not compact:
+        x = x.float()
     y = torch.as_tensor(labels, dtype=torch.int64)[perm]
     if class_names is None:
         class_names = tuple(str(i) for i in range(int(y.max()) + 1))
@@ -99,7 +113,7 @@ def split_images(
         name=name,
         train_x=x[n_test:].contiguous(),
         train_y=y[n_test:].contiguous(),
-        test_x=x[:n_test].contiguous(),
+        test_x=as_float(x[:n_test].contiguous()),
         test_y=y[:n_test].contiguous(),
         class_names=class_names,
         train_factors=None if f is None else f[n_test:].contiguous(),
@@ -131,7 +145,7 @@ def load_dataset(name: str, seed: int = 0) -> ImageDataset:
         from models import shapes
 
         indices = shapes.sample_indices(SHAPES_COUNT, seed)
-        images = shapes.render_many(indices).astype(np.float32)
+        images = shapes.render_many(indices) * np.uint8(255)  # compact uint8 storage
         factors = shapes.factor_values(shapes.factors_of(indices))
         return split_images(name, images, factors[:, 0].astype(np.int64), n_test=SHAPES_COUNT // 5, seed=seed,
                             class_names=shapes.SHAPES, factors=factors, factor_names=shapes.FACTOR_NAMES)

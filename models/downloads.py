@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.data import ImageDataset
+from models.data import ImageDataset, as_float
 from models.importers import DatasetError, read_idx
 
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -109,10 +109,11 @@ def load(key: str, cache: str | os.PathLike[str], base_url: str | None = None,
 
     def tensor(x):
         x = torch.from_numpy(np.array(x, copy=True))
-        return (x[:, None] if x.dim() == 3 else x).float().div_(255.0)
+        return x[:, None] if x.dim() == 3 else x
 
-    return ImageDataset(f"download:{key}", tensor(xtr), torch.from_numpy(ytr), tensor(xte), torch.from_numpy(yte),
-                        names)
+    # the training split stays uint8 (4× smaller, converted per batch); the test split is float
+    return ImageDataset(f"download:{key}", tensor(xtr), torch.from_numpy(ytr), as_float(tensor(xte)),
+                        torch.from_numpy(yte), names)
 
 
 def read_cifar_binary(data: bytes, name: str = "batch") -> tuple[np.ndarray, np.ndarray]:

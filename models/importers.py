@@ -148,7 +148,7 @@ def import_folder(
     report.loaded = len(images)
     if len(images) < 2:
         raise DatasetError(f"{folder} holds {len(images)} readable image(s); at least 2 are needed.\n" + report.text())
-    x = np.stack(images).astype(np.float32) / 255.0
+    x = np.stack(images)  # uint8: kept compact
     n_test = max(1, len(x) // 5)
     data = split_images(f"folder:{folder}", x, np.array(labels), n_test=n_test, seed=seed,
                         class_names=tuple(names))
@@ -225,7 +225,7 @@ def import_idx(path: str | os.PathLike[str], seed: int = 0) -> tuple[ImageDatase
             labels = np.zeros(len(images), dtype=np.int64)
     else:
         report.notes.append("No labels file found beside it: every image gets label 0.")
-    x = images[:, None].astype(np.float32) / 255.0
+    x = images[:, None]
     report.loaded = len(x)
     n_test = max(1, len(x) // 6)
     return split_images(f"file:{path}", x, labels, n_test=n_test, seed=seed), report
@@ -265,7 +265,7 @@ def import_npz(path: str | os.PathLike[str], seed: int = 0) -> tuple[ImageDatase
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise DatasetError(f"{path.name}: images must be (N, H, W), (N, H, W, C) or (N, C, H, W); got {images.shape}")
     if images.dtype == np.uint8:
-        x = images.astype(np.float32) / 255.0
+        x = np.ascontiguousarray(images)
     else:
         x = images.astype(np.float32)
         if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:

@@ -37,7 +37,7 @@ def test_train_text_output_and_bad_options():
     bad = run("train", "--dataset", "digits", "--latent-dim", "1")
     assert bad.returncode == 2 and "latent_dim must be between 2 and 64" in bad.stderr
     unknown = run("train", "--dataset", "imagenet")
-    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
+    assert unknown.returncode == 2 and "neither a built-in dataset" in unknown.stderr
     nan = run("train", "--dataset", "digits", "--epochs", "2", "--lr", "10")
     assert nan.returncode == 1 and "non-finite" in nan.stderr
 
@@ -85,4 +85,4 @@ def test_train_on_an_image_folder_prints_the_import_report_first(tmp_path):
     assert result.stderr.index("Imported") < result.stderr.index("# folder:")
     assert json.loads(result.stdout)["epoch"] == 1
     missing = run("train", "--dataset", str(tmp_path / "nowhere"))
-    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert missing.returncode == 2 and "neither a built-in dataset" in missing.stderr

@@ -8,6 +8,7 @@ import struct
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from models import shapes
@@ -44,7 +45,8 @@ def test_the_shapes_dataset_carries_its_factors():
     data = load_dataset("shapes")
     assert data.image_shape == (1, 64, 64) and data.class_names == shapes.SHAPES
     assert data.factor_names == shapes.FACTOR_NAMES and data.train_factors.shape == (len(data.train_x), 5)
-    assert set(np.unique(data.train_x.numpy())) <= {0.0, 1.0}
+    assert data.train_x.dtype == torch.uint8 and set(np.unique(data.train_x.numpy())) <= {0, 255}  # compact
+    assert set(np.unique(data.test_x.numpy())) <= {0.0, 1.0}
     # the label is the shape factor
     assert np.array_equal(data.train_y.numpy(), data.train_factors[:, 0].numpy().astype(int))
 
@@ -148,3 +150,23 @@ def test_numpy_files_and_refused_pickles(tmp_path):
     np.savez(tmp_path / "bad.npz", x=x * 3)
     with pytest.raises(DatasetError, match=r"\[0, 1\]"):
         import_path(tmp_path / "bad.npz")
+
+
+def test_compact_uint8_training_data_trains_exactly_like_floats():
+    from models import ModelConfig, TrainConfig, Trainer
+    from models.data import split_images
+
+    mnist = load_dataset("mnist5k")
+    x8 = np.rint(np.concatenate([mnist.train_x, mnist.test_x]).astype(np.float64) * 255).astype(np.uint8)[:1200]
+    y = np.concatenate([mnist.train_y, mnist.test_y])[:1200]
+    compact = split_images("u8", x8, y, n_test=200)
+    floats = split_images("f32", x8.astype(np.float32) / 255, y, n_test=200)
+    assert compact.train_x.dtype == torch.uint8 and compact.train_x.nbytes * 4 == floats.train_x.nbytes
+    assert torch.equal(compact.test_x, floats.test_x)
+    weights = []
+    for data in (compact, floats):
+        trainer = Trainer(ModelConfig(latent_dim=4, hidden_dim=32), TrainConfig(epochs=1, precision="fp32"), data)
+        list(trainer.run())
+        weights.append(trainer.model.state_dict())
+    for key in weights[0]:
+        assert torch.equal(weights[0][key], weights[1][key])

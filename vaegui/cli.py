@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import statistics
 import sys
 
@@ -134,6 +135,9 @@ def load_any(name: str, args, checkpoint=None):
 
         return load(name.split(":", 1)[1], pooch.os_cache("vaegui"))
     path = name.split(":", 1)[1] if name.startswith(("folder:", "file:")) else name
+    if not os.path.exists(path):
+        raise ValueError(f"{name} is neither a built-in dataset ({', '.join(sorted(DATASETS))}), download:KEY "
+                         "(mnist, fashion-mnist, cifar10) nor an existing folder or file")
     shape = checkpoint.model_config.input_shape if checkpoint is not None else None
     size = getattr(args, "image_size", None) or (shape[1] if shape else 28)
     channels = getattr(args, "channels", None) or (shape[0] if shape else 1)
