@@ -161,6 +161,9 @@ class Trainer:
             non-finite check); 1 on the CPU, where reading back is free.
         stop_event, run_event: the stop and pause flags, ``threading.Event`` by default;
             pass ``multiprocessing`` events to control a trainer in another process.
+        stream: keep the training images in host memory and send each batch to the
+            device (memory on the device stays bounded by one batch). None decides:
+            streamed when the split would take more than half the GPU's free memory.
 
     Raises:
         ValueError: if the dataset's image shape differs from ``model_config.input_shape``
@@ -175,6 +178,7 @@ class Trainer:
         sync_every: int | None = None,
         stop_event=None,
         run_event=None,
+        stream: bool | None = None,
     ):
         if tuple(dataset.image_shape) != tuple(model_config.input_shape):
             raise ValueError(
@@ -199,7 +203,15 @@ class Trainer:
         self.model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr, **_fused_adam(self.device))
         self.generator = torch.Generator(device=self.device).manual_seed(train_config.seed)
-        self.train_x = dataset.train_x.to(self.device)  # uint8 data stays uint8: 4× less device memory
+        if stream is None:
+            free = torch.cuda.mem_get_info(self.device)[0] if self.device.type == "cuda" else None
+            stream = free is not None and dataset.train_x.nbytes > 0.5 * free
+        self.streamed = bool(stream)
+        # uint8 data stays uint8 (4× less memory); streamed data stays on the host, pinned for fast copies
+        if self.streamed:
+            self.train_x = dataset.train_x.pin_memory() if self.device.type == "cuda" else dataset.train_x
+        else:
+            self.train_x = dataset.train_x.to(self.device)
         self.test_x = dataset.test_x.to(self.device)
         conditional = model_config.model == "cvae"
         if conditional and int(dataset.train_y.max()) >= model_config.n_classes:
@@ -344,7 +356,8 @@ class Trainer:
                 t0 = time.perf_counter()
                 i = self._step_in_epoch
                 idx = self._perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-                x = as_float(self.train_x[idx])
+                x = as_float(self.train_x[idx.cpu()].to(self.device, non_blocking=True)) if self.streamed \
+                    else as_float(self.train_x[idx])
                 y = None if self.train_y is None else self.train_y[idx]
                 terms = objective_terms(
                     model, x, y, self.generator, kl_weight=self.kl_weight(), free_bits=cfg.free_bits,

@@ -35,12 +35,18 @@ def test_import_a_folder_through_the_dialogs_train_and_interpolate(qtbot, window
     assert window.form.dataset_combo.currentText() == "Imported: pictures"
     window.form.hidden_spin.setValue(32)
     train_to_end(qtbot, window, epochs=2)
+    # pick two images in the browser, then interpolate
+    window.tabs.setCurrentWidget(window.browser)
+    window.browser.go_to(1)
+    qtbot.mouseClick(window.browser.a_button, Qt.MouseButton.LeftButton)
+    window.browser.go_to(0)
+    qtbot.mouseClick(window.browser.b_button, Qt.MouseButton.LeftButton)
     window.tabs.setCurrentWidget(window.interpolation)
-    window.interpolation.index_b.setValue(1)
     qtbot.mouseClick(window.interpolation.run_button, Qt.MouseButton.LeftButton)
     images, rows, cols = window.interpolation.current_grid
     assert images.shape[1:] == (3, 32, 32) and cols == 12
-    assert np.array_equal(images[0], window.handle.dataset.test_x[0].numpy())
+    assert np.array_equal(images[0], window.handle.dataset.test_x[1].numpy())
+    assert np.array_equal(images[-1], window.handle.dataset.test_x[0].numpy())
 
 
 def test_a_failed_import_changes_nothing(qtbot, window, tmp_path):

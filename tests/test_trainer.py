@@ -178,3 +178,15 @@ def test_the_training_process_reports_out_of_memory_and_returns_its_state(digits
     assert failed and "out of memory" in failed[0][1] and "smaller batch size" in failed[0][1]
     assert kinds[-2:] == ["state", "idle"]
     assert sent[-2][2]["position"]["step"] == 2
+
+
+def test_streamed_training_data_gives_the_same_model(digits):
+    trainers = []
+    for stream in (False, True):
+        t = Trainer(ModelConfig(input_shape=digits.image_shape, latent_dim=4, hidden_dim=32),
+                    TrainConfig(epochs=1, precision="fp32"), digits, stream=stream)
+        list(t.run())
+        trainers.append(t)
+    assert trainers[1].streamed and not trainers[0].streamed
+    for key, value in trainers[0].model.state_dict().items():
+        assert torch.equal(value, trainers[1].model.state_dict()[key])
