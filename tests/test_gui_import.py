@@ -170,3 +170,19 @@ def test_drop_image_files_on_interpolation_and_traversal(qtbot, window, tmp_path
     _drop(window.traversal, broken, 0.5)
     assert "not an image" in message_texts()
     close_messages()
+
+
+def test_shapes_with_a_chosen_count_train_with_the_conv_net(qtbot, window):
+    form = window.form
+    form.dataset_combo.setCurrentIndex(form.dataset_combo.findData("shapes"))
+    assert form.shapes_spin.isVisible()
+    form.shapes_spin.setValue(600)
+    form.shapes_spin.editingFinished.emit()
+    qtbot.waitUntil(lambda: window.handle.dataset.name == "shapes:600", timeout=10000)
+    assert len(window.handle.dataset.train_x) + len(window.handle.dataset.test_x) == 600
+    form.arch_combo.setCurrentIndex(form.arch_combo.findData("conv"))
+    form.hidden_spin.setValue(32)
+    train_to_end(qtbot, window, epochs=1)
+    assert window.handle.model.config.input_shape == (1, 64, 64)
+    window.tabs.setCurrentWidget(window.manifold)
+    qtbot.waitUntil(lambda: window.manifold.current_grid is not None, timeout=5000)

@@ -14,7 +14,7 @@ from models.data import DATASETS
 
 #: option → (default, help) shared by ``train`` and ``bench``
 OPTIONS = {
-    "dataset": ("mnist5k", "a built-in dataset (" + ", ".join(sorted(DATASETS)) + "), download:mnist, "
+    "dataset": ("mnist5k", "a built-in dataset (" + ", ".join(sorted(DATASETS)) + ", shapes:N), download:mnist, "
                 "download:fashion-mnist, download:cifar10 (verified, cached), an image folder, an IDX file or a "
                 ".npz/.npy file (default mnist5k)"),
     "epochs": (10, "total epochs, counting those of a resumed checkpoint (default 10)"),
@@ -126,7 +126,7 @@ def load_any(name: str, args, checkpoint=None):
     from models.data import load_dataset
     from models.importers import import_path
 
-    if name in DATASETS:
+    if name in DATASETS or name.startswith("shapes:"):
         return load_dataset(name)
     if name.startswith("download:"):
         import pooch

@@ -97,7 +97,8 @@ class ModelFileActions:
             return False
         try:
             c = read_checkpoint(path)
-            if c.dataset_name not in DATASETS and c.dataset_name not in self._imported:
+            if (c.dataset_name not in DATASETS and c.dataset_name not in self._imported
+                    and not c.dataset_name.startswith("shapes:")):
                 raise CheckpointError(
                     f"{Path(path).name} was trained on {c.dataset_name or 'an unnamed dataset'!r}: import that "
                     "data first (File ▸ Import image folder / dataset file), then open the model again"
@@ -112,7 +113,11 @@ class ModelFileActions:
             show_message(self, QMessageBox.Icon.Critical, "Open model", f"Could not open {path}:\n{exc}")
             self.statusBar().showMessage(f"Could not open {path}", 8000)
             return False
-        self.form.set_dataset_key(c.dataset_name)  # loads the dataset if it differs
+        if c.dataset_name.startswith("shapes:"):
+            self.form.shapes_spin.setValue(int(c.dataset_name.split(":")[1]))
+            self.form.set_dataset_key("shapes")
+        else:
+            self.form.set_dataset_key(c.dataset_name)  # loads the dataset if it differs
         data = self.handle.dataset
         if data is None or tuple(data.image_shape) != tuple(c.model_config.input_shape):
             show_message(self, QMessageBox.Icon.Critical, "Open model",

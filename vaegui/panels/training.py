@@ -96,6 +96,17 @@ class TrainingPanel(QWidget):
         data_box = QGroupBox("Data")
         data_form = QFormLayout(data_box)
         data_form.addRow("Dataset:", self.dataset_combo)
+        self.shapes_spin = QSpinBox()
+        self.shapes_spin.setRange(10, 737_280)
+        self.shapes_spin.setSingleStep(1000)
+        self.shapes_spin.setValue(5000)
+        self.shapes_spin.setSuffix(" images")
+        self.shapes_spin.setToolTip("How many of the 737,280 shape/scale/orientation/position combinations to draw")
+        self.shapes_label = QLabel("Shapes drawn:")
+        data_form.addRow(self.shapes_label, self.shapes_spin)
+        self.shapes_spin.editingFinished.connect(
+            lambda: self.dataset_combo.currentData() == "shapes" and self.dataset_selected.emit(self.dataset_key())
+        )
         self.data_label = QLabel()
         self.data_label.setWordWrap(True)
         data_form.addRow(self.data_label)
@@ -225,9 +236,7 @@ class TrainingPanel(QWidget):
         self.continue_button.clicked.connect(self.continue_requested)
         self.pause_button.clicked.connect(self.pause_requested)
         self.stop_button.clicked.connect(self.stop_requested)
-        self.dataset_combo.currentIndexChanged.connect(
-            lambda _i: self.dataset_selected.emit(self.dataset_combo.currentData())
-        )
+        self.dataset_combo.currentIndexChanged.connect(lambda _i: self.dataset_selected.emit(self.dataset_key()))
         for w in (self.latent_spin, self.hidden_spin, self.sigma_spin):
             w.valueChanged.connect(self._update_model_card)
         for w in (self.model_combo, self.arch_combo, self.likelihood_combo):
@@ -239,8 +248,16 @@ class TrainingPanel(QWidget):
         self._update_model_card()
 
     # -- configs ---------------------------------------------------------------------------
+    def shapes_key(self) -> str:
+        return f"shapes:{self.shapes_spin.value()}"
+
     def dataset_key(self) -> str:
-        return self.dataset_combo.currentData()
+        """The key to load: the combo's, with the chosen count for the shapes."""
+        key = self.dataset_combo.currentData()
+        visible = key == "shapes"
+        self.shapes_spin.setVisible(visible)
+        self.shapes_label.setVisible(visible)
+        return self.shapes_key() if visible else key
 
     def set_dataset_key(self, key: str) -> None:
         i = self.dataset_combo.findData(key)
@@ -359,7 +376,8 @@ class TrainingPanel(QWidget):
     # -- remembered settings ---------------------------------------------------------------
     def _widgets(self):
         return {
-            "dataset": self.dataset_combo, "latent": self.latent_spin, "hidden": self.hidden_spin,
+            "dataset": self.dataset_combo, "shapes_count": self.shapes_spin, "latent": self.latent_spin,
+            "hidden": self.hidden_spin,
             "beta": self.beta_spin, "lr": self.lr_spin, "batch": self.batch_spin, "epochs": self.epochs_spin,
             "seed": self.seed_spin, "device": self.device_combo, "precision": self.precision_combo,
             "autosave_minutes": self.autosave_spin, "autosave_keep": self.keep_spin,
