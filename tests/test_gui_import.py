@@ -186,3 +186,23 @@ def test_shapes_with_a_chosen_count_train_with_the_conv_net(qtbot, window):
     assert window.handle.model.config.input_shape == (1, 64, 64)
     window.tabs.setCurrentWidget(window.manifold)
     qtbot.waitUntil(lambda: window.manifold.current_grid is not None, timeout=5000)
+
+
+def test_files_placed_in_the_data_folder_are_offered_and_imported(qtbot, settings, tmp_path):
+    from vaegui.mainwindow import MainWindow
+
+    datasets = tmp_path / "data" / "datasets"
+    datasets.mkdir(parents=True)
+    np.savez(datasets / "mine.npz", x=np.random.default_rng(0).random((30, 28, 28)).astype(np.float32),
+             y=np.arange(30) % 3)
+    w = MainWindow(settings=settings, dataset="digits", data_dir=str(tmp_path / "data"))
+    qtbot.addWidget(w)
+    w.show()
+    combo = w.form.dataset_combo
+    index = combo.findText("Data folder: mine.npz")
+    assert index >= 0
+    combo.setCurrentIndex(index)
+    qtbot.waitUntil(lambda: w.handle.dataset.name.endswith("mine.npz"), timeout=10000)
+    assert w.handle.dataset.image_shape == (1, 28, 28)
+    close_messages()
+    w.close()

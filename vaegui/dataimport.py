@@ -158,6 +158,13 @@ class DataImportActions:
                 show_message(self, QMessageBox.Icon.Warning, "Import", "Nothing was imported; the current dataset "
                              "and model are unchanged.", state["error"])
                 self.statusBar().showMessage(f"{path}: nothing was imported", 8000)
+                if self.handle.dataset is not None:  # the drop-down shows the dataset still in use
+                    combo = self.form.dataset_combo
+                    combo.blockSignals(True)
+                    combo.setCurrentIndex(max(0, combo.findData(self.handle.dataset.name.split(":")[0]
+                                                                 if self.handle.dataset.name.startswith("shapes:")
+                                                                 else self.handle.dataset.name)))
+                    combo.blockSignals(False)
                 return
             data, report = state["result"]
             self._add_imported(data)

@@ -159,8 +159,11 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
             self.tabs.setCurrentIndex(int(self.settings.value("window/tab", 0)))
         except (TypeError, ValueError):
             pass
+        self._list_data_folder()
         if dataset is not None:
             self.form.set_dataset_key(dataset)
+        if self.form.dataset_key().startswith("auto:"):
+            self.form.set_dataset_key("mnist5k")
         self.select_dataset(self.form.dataset_key())
         self.statusBar().showMessage("Ready: press Train (Ctrl+Return) to train a VAE on these images.")
         self._refresh_actions()
@@ -228,8 +231,24 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
         )
 
     # -- data ------------------------------------------------------------------------------
+    def _list_data_folder(self) -> None:
+        """Folders and dataset files placed in ``<data_dir>/datasets`` join the drop-down;
+        they are imported (in the background) when chosen."""
+        if not self.data_dir:
+            return
+        folder = Path(self.data_dir) / "datasets"
+        folder.mkdir(parents=True, exist_ok=True)
+        for entry in sorted(folder.iterdir()):
+            if entry.is_dir() or entry.suffix.lower() in (".npz", ".npy", ".gz") or "ubyte" in entry.name:
+                if "labels" in entry.name:
+                    continue  # found beside its images file
+                self.form.dataset_combo.addItem(f"Data folder: {entry.name}", f"auto:{entry}")
+
     def select_dataset(self, key: str) -> None:
-        """Load a built-in dataset; the current model stays until Train is pressed."""
+        """Load a dataset; the current model stays until Train is pressed."""
+        if key.startswith("auto:"):
+            self.import_data(key.split(":", 1)[1])
+            return
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             data = self._imported[key] if key in self._imported else load_dataset(key)
