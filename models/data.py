@@ -64,6 +64,14 @@ class ImageDataset:
         return (int(c), int(h), int(w))
 
     @property
+    def factor_ranges(self) -> dict[str, tuple[float, float]]:
+        """Each ground-truth factor's (min, max) over the whole dataset (empty without factors)."""
+        if self.train_factors is None:
+            return {}
+        both = torch.cat([self.train_factors, self.test_factors])
+        return {name: (float(both[:, i].min()), float(both[:, i].max())) for i, name in enumerate(self.factor_names)}
+
+    @property
     def title(self) -> str:
         if self.name.startswith("shapes:"):
             return f"Shapes 64×64 ({int(self.name.split(':')[1]):,} images)"

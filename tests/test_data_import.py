@@ -47,6 +47,8 @@ def test_the_shapes_dataset_carries_its_factors():
     assert data.factor_names == shapes.FACTOR_NAMES and data.train_factors.shape == (len(data.train_x), 5)
     assert data.train_x.dtype == torch.uint8 and set(np.unique(data.train_x.numpy())) <= {0, 255}  # compact
     assert set(np.unique(data.test_x.numpy())) <= {0.0, 1.0}
+    ranges = data.factor_ranges
+    assert ranges["scale"] == (0.5, 1.0) and ranges["pos_x"] == (0.0, 1.0) and ranges["shape"] == (0.0, 2.0)
     # the label is the shape factor
     assert np.array_equal(data.train_y.numpy(), data.train_factors[:, 0].numpy().astype(int))
 
