@@ -73,12 +73,14 @@ class ELBOTerms:
         kl: KL(q(z|x) ‖ p(z)), closed form.
         neg_elbo: −ELBO = recon + kl (the true bound, whatever β is).
         loss: recon + β·kl, the quantity training minimises.
+        kl_per_dim: ``(B, D)`` KL of each latent dimension, when computed (None otherwise).
     """
 
     recon: torch.Tensor
     kl: torch.Tensor
     neg_elbo: torch.Tensor
     loss: torch.Tensor
+    kl_per_dim: torch.Tensor | None = None
 
 
 def elbo_terms(
@@ -138,7 +140,7 @@ def objective_terms(
     if iw_k > 1:
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
             loss = -iw_log_marginal(model, x, y, iw_k, generator, grad=True)
-    return ELBOTerms(recon=recon, kl=kl, neg_elbo=recon + kl, loss=loss)
+    return ELBOTerms(recon=recon, kl=kl, neg_elbo=recon + kl, loss=loss, kl_per_dim=kl_d)
 
 
 def iw_log_weights(

@@ -17,7 +17,7 @@ import torch
 
 from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset, as_float
-from models.objectives import gaussian_kl_per_dim, iw_log_marginal, objective_terms
+from models.objectives import iw_log_marginal, objective_terms
 from models.vae import VAE
 
 
@@ -288,9 +288,8 @@ class Trainer:
             yb = None if y is None else y[start : start + batch_size]
             t = objective_terms(self.model, xb, yb, gen)
             sums += torch.stack([t.recon.sum(), t.kl.sum(), t.neg_elbo.sum()])
-            if not self.model.is_autoencoder:
-                mu, logvar = self.model.encode(xb, yb)
-                kl_dims += gaussian_kl_per_dim(mu, logvar).sum(0)
+            if t.kl_per_dim is not None:  # the same encoder pass, not a second one
+                kl_dims += t.kl_per_dim.sum(0)
         recon, kl, neg = (sums / len(x)).tolist()
         result = {"recon": recon, "kl": kl, "neg_elbo": neg, "kl_per_dim": (kl_dims / len(x)).tolist()}
         k = self.config.eval_iw

@@ -3,6 +3,7 @@ progress with samples/s and ETA, and the error banner."""
 
 from __future__ import annotations
 
+import torch
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -316,7 +317,8 @@ class TrainingPanel(QWidget):
             w.setEnabled(vae_only)
         try:
             config = self.model_config()
-            params = VAE(config).parameter_count()
+            with torch.device("meta"):  # count the parameters without allocating or initialising them
+                params = VAE(config).parameter_count()
         except ValueError as exc:
             self.model_card.setText(f"<span style='color:#8b0000'>{exc}</span>")
             return
