@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
@@ -117,7 +118,10 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     tmp = None
     try:
+        mode = _file_mode(path)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             _write_all(fh, data)
             fh.flush()
@@ -138,6 +142,70 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _file_mode(path: Path) -> int:
+    """The mode a saved file gets: an existing file's own, else 0666 less the umask,
+    like any other file the user creates (``mkstemp`` alone would make it 0600)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Fail fast, before any work, when ``path`` cannot be saved to.
+
+    A temporary file is created and removed in the folder (permission bits alone do
+    not tell, for root or on network mounts).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        CheckpointError: naming the path, when it is a folder, its folder does not
+            exist, or the folder cannot be written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"cannot save to {path}: it is a folder; give a file name such as "
+                              f"{path / ('model' + SUFFIX)}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise CheckpointError(f"cannot save to {path}: the folder {folder} does not exist")
+    check_folder_writable(folder, f"cannot save to {path}")
+    return path
+
+
+def check_folder_writable(folder: str | os.PathLike[str], what: str | None = None) -> Path:
+    """Create ``folder`` if needed and prove it writable with a temporary file.
+
+    Raises:
+        CheckpointError: naming the folder and the reason.
+    """
+    folder = Path(folder)
+    what = what or f"cannot write to {folder}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".vaegui-write-check."):
+            pass
+    except OSError as exc:
+        raise CheckpointError(f"{what}: {exc.strerror or exc}") from exc
+    return folder
 
 
 def _write_all(fh, data: bytes) -> None:
@@ -195,20 +263,92 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise CheckpointError(f"{path.name} has an unknown checkpoint format version {header.get('format_version')!r}")
     try:
         info = json.loads(header["vaegui"])
+        if not isinstance(info, dict):
+            raise TypeError("not a JSON object")
         model_config = ModelConfig.from_dict(info["model_config"])
         train_config = TrainConfig.from_dict(info["train_config"])
-    except (ValueError, KeyError, TypeError) as exc:
+        check_info(info)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{path.name}: its description is damaged ({_short(exc)})") from exc
     checkpoint = Checkpoint(path, model_config, train_config, info, tensors)
     check_weights(checkpoint.weights, model_config, path.name)
     return checkpoint
 
 
+def _number(value, what: str, none: bool = False) -> None:
+    if value is None and none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} is not a number: {value!r:.40}")
+
+
+def check_info(info: dict) -> None:
+    """Check the parts of a checkpoint's description that the window, the CLI and
+    :meth:`models.trainer.Trainer.load_state` read: ``dataset`` and ``position`` are
+    objects, positions are integers, ``history`` rows are :class:`~models.trainer.EpochEnd`
+    records of numbers, ``step_metrics`` are equal-length lists of numbers.
+
+    Raises:
+        TypeError, ValueError: naming the first part that is not as written by vaegui.
+    """
+    from models.trainer import EpochEnd
+
+    for section in ("dataset", "position", "step_metrics"):
+        if not isinstance(info.get(section, {}), dict):
+            raise TypeError(f"{section} is not an object")
+    dataset = info.get("dataset", {})
+    if not isinstance(dataset.get("name", ""), str):
+        raise TypeError("the dataset name is not a string")
+    for key in ("n_train", "n_test"):
+        if key in dataset and (isinstance(dataset[key], bool) or not isinstance(dataset[key], int)):
+            raise TypeError(f"dataset.{key} is not an integer")
+    for key, value in info.get("position", {}).items():
+        if key == "epoch_sums":
+            if not isinstance(value, list):
+                raise TypeError("position.epoch_sums is not a list")
+            for v in value:
+                _number(v, "position.epoch_sums")
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise TypeError(f"position.{key} is not a non-negative integer: {value!r:.40}")
+    history = info.get("history", [])
+    if not isinstance(history, list):
+        raise TypeError("history is not a list")
+    for row in history:
+        if not isinstance(row, dict):
+            raise TypeError("a history row is not an object")
+        end = EpochEnd(**row)
+        for name, value in end.as_dict().items():
+            if name == "kl_per_dim":
+                if not isinstance(value, list):
+                    raise TypeError("kl_per_dim is not a list")
+                for v in value:
+                    _number(v, "kl_per_dim")
+            else:
+                _number(value, f"history.{name}", none=name in ("test_nll_iw", "test_iw_gap"))
+    metrics = info.get("step_metrics", {})
+    lengths = set()
+    for key, values in metrics.items():
+        if not isinstance(values, list):
+            raise TypeError(f"step_metrics.{key} is not a list")
+        for v in values:
+            _number(v, f"step_metrics.{key}")
+        lengths.add(len(values))
+    if len(lengths) > 1:
+        raise ValueError("the step metrics have different lengths")
+    groups = info.get("optimizer_param_groups", [])
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise TypeError("optimizer_param_groups is not a list of objects")
+
+
 def check_weights(weights: dict[str, torch.Tensor], config: ModelConfig, name: str = "the file") -> None:
     """Raise :class:`CheckpointError` unless ``weights`` fit a model of ``config`` exactly."""
     from models.vae import VAE
 
-    expected = {k: tuple(v.shape) for k, v in VAE(config).state_dict().items()}
+    try:
+        with torch.device("meta"):  # shapes only: a description naming a huge network allocates nothing
+            expected = {k: tuple(v.shape) for k, v in VAE(config).state_dict().items()}
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{name}: no network can be built from its description ({_short(exc)})") from exc
     got = {k: tuple(v.shape) for k, v in weights.items()}
     missing = sorted(set(expected) - set(got))
     extra = sorted(set(got) - set(expected))
@@ -246,7 +386,7 @@ def import_state_dict(path: str | os.PathLike[str], config: ModelConfig) -> dict
             f"{path.name} was refused: it asks to build objects or run code when loaded, and vaegui only "
             f"reads plain tensors from a .pt file{f' ({detail})' if detail else ''}"
         ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError, AttributeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - torch.load of damaged bytes raises many kinds (fuzzed)
         raise CheckpointError(f"{path.name} is not a readable PyTorch file ({_short(exc)})") from exc
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import gzip
 import os
+import tokenize
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +89,9 @@ def load_image(path: str | os.PathLike[str], size: int, channels: int = 1, fit: 
             img = _to_mode(img, channels)
     except UnidentifiedImageError:
         raise ValueError("not an image Pillow can read") from None
-    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise ValueError(f"too large to open safely: {exc}") from None
+    except (OSError, SyntaxError) as exc:
         raise ValueError(f"damaged or truncated ({exc})") from None
     if fit == "crop":
         img = ImageOps.fit(img, (size, size), method=Image.Resampling.LANCZOS)
@@ -243,29 +248,29 @@ def import_npz(path: str | os.PathLike[str], seed: int = 0) -> tuple[ImageDatase
     path = Path(path)
     report = ImportReport(str(path))
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise DatasetError(f"{path.name}: not a readable numpy file ({exc})") from exc
-    labels = None
-    if isinstance(loaded, np.ndarray):
-        images = loaded
-    else:
-        with loaded:
-            keys = {k.lower(): k for k in loaded.files}
-            image_key = next((keys[k] for k in ("x", "images", "x_train", "data") if k in keys), None)
-            if image_key is None:
-                raise DatasetError(f"{path.name}: no image array (x, images, x_train or data) among {loaded.files}")
-            images = loaded[image_key]
-            label_key = next((keys[k] for k in ("y", "labels", "y_train", "targets") if k in keys), None)
-            labels = None if label_key is None else loaded[label_key]
+        images, labels = _read_numpy(path)
+    except DatasetError:
+        raise
+    except (ValueError, OSError, EOFError, KeyError, TypeError, IndexError, SyntaxError, MemoryError,
+            tokenize.TokenError, zipfile.BadZipFile, zlib.error) as exc:
+        # numpy parses the .npy header with Python's tokenizer: a damaged one raises any of these
+        raise DatasetError(f"{path.name}: not a readable numpy file ({str(exc)[:200] or type(exc).__name__})") from exc
+    if images.dtype != np.uint8 and images.dtype.kind not in "fiu":
+        raise DatasetError(f"{path.name}: pixels must be uint8 or real numbers, not {images.dtype}")
+    if labels is not None and (labels.ndim != 1 or labels.dtype.kind not in "iu"):
+        report.skipped.append((str(path), f"labels of shape {labels.shape} and type {labels.dtype} ignored: "
+                                          "one integer per image is needed"))
+        labels = None
     if images.ndim == 3:
         images = images[:, None]
     elif images.ndim == 4 and images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
         images = images.transpose(0, 3, 1, 2)
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise DatasetError(f"{path.name}: images must be (N, H, W), (N, H, W, C) or (N, C, H, W); got {images.shape}")
+    if len(images) < 2 or min(images.shape[2:]) < 1:
+        raise DatasetError(f"{path.name}: at least 2 images of at least 1×1 pixels are needed; got {images.shape}")
     if images.dtype == np.uint8:
-        x = np.ascontiguousarray(images)
+        x = np.array(images, order="C")  # a writable copy (an .npz member is read-only)
     else:
         x = images.astype(np.float32)
         if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
@@ -279,6 +284,22 @@ def import_npz(path: str | os.PathLike[str], seed: int = 0) -> tuple[ImageDatase
         raise DatasetError(f"{path.name}: at least 2 images are needed")
     return split_images(f"file:{path}", x, np.asarray(labels).astype(np.int64), n_test=max(1, len(x) // 6),
                         seed=seed), report
+
+
+def _read_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The image array and the labels array (or None) of a ``.npy`` / ``.npz`` file."""
+    loaded = np.load(path, allow_pickle=False)
+    if isinstance(loaded, np.ndarray):
+        return loaded, None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise DatasetError(f"{path.name}: not a numpy array file")
+    with loaded:
+        keys = {k.lower(): k for k in loaded.files}
+        image_key = next((keys[k] for k in ("x", "images", "x_train", "data") if k in keys), None)
+        if image_key is None:
+            raise DatasetError(f"{path.name}: no image array (x, images, x_train or data) among {loaded.files}")
+        label_key = next((keys[k] for k in ("y", "labels", "y_train", "targets") if k in keys), None)
+        return loaded[image_key], None if label_key is None else loaded[label_key]
 
 
 def import_path(

@@ -18,6 +18,7 @@ import torch
 from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset, as_float
 from models.objectives import iw_log_marginal, objective_terms
+from models.resources import IW_CHUNK_IMAGES
 from models.vae import VAE
 
 
@@ -141,6 +142,10 @@ class TrainingDone:
     epochs_completed: int
     step: int
     history: list[EpochEnd] = field(default_factory=list)
+
+
+class _Stopped(Exception):
+    """Raised inside :meth:`Trainer.evaluate` when a stop was requested (caught by ``run``)."""
 
 
 #: nats: a latent dimension whose test-mean KL is below this counts as inactive
@@ -284,6 +289,7 @@ class Trainer:
         sums = torch.zeros(3, device=self.device)
         kl_dims = torch.zeros(self.model_config.latent_dim, device=self.device)
         for start in range(0, len(x), batch_size):
+            self._check_stop()
             xb = x[start : start + batch_size].to(self.device)
             yb = None if y is None else y[start : start + batch_size]
             t = objective_terms(self.model, xb, yb, gen)
@@ -298,8 +304,12 @@ class Trainer:
             xs, ys = x[:n].to(self.device), None if y is None else y[:n]
             nll_iw = torch.zeros((), device=self.device)
             neg_elbo = torch.zeros((), device=self.device)
-            for start in range(0, n, 100):
-                xb, yb = xs[start : start + 100], None if ys is None else ys[start : start + 100]
+            # images × samples per call bounded, so memory stays bounded and Stop is
+            # seen within one chunk (a fraction of a second) whatever K is
+            per = max(1, min(100, IW_CHUNK_IMAGES // k))
+            for start in range(0, n, per):
+                self._check_stop()
+                xb, yb = xs[start : start + per], None if ys is None else ys[start : start + per]
                 nll_iw -= iw_log_marginal(self.model, xb, yb, k, gen).sum()
                 neg_elbo += objective_terms(self.model, xb, yb, gen).neg_elbo.sum()
             result["nll_iw"] = float(nll_iw) / n
@@ -307,13 +317,19 @@ class Trainer:
         self.model.train()
         return result
 
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise _Stopped
+
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> Iterator[StepBatch | EpochEnd | TrainingDone]:
         """Train up to ``config.epochs`` epochs, yielding metrics as they come.
 
         Yields :class:`StepBatch` every ``sync_every`` steps, an :class:`EpochEnd` after
         each epoch and a final :class:`TrainingDone`. Calling it again after a stop
-        continues from the step where it stopped.
+        continues from the step where it stopped. A stop requested during the
+        end-of-epoch evaluation ends it between two chunks; that epoch is evaluated
+        again when the run continues.
 
         Raises:
             NonFiniteLossError: when a step's loss is NaN or ±inf. The trainer then goes
@@ -363,15 +379,19 @@ class Trainer:
                     iw_k=cfg.iw_k, autocast=self.mixed_precision,
                 )
                 loss = terms.loss.mean()
-                if not bool(torch.isfinite(loss)):  # checked before the update
-                    bad_step = self.step + 1
-                    self.load_state(*self._good_state)
-                    raise NonFiniteLossError(
-                        f"the loss became non-finite at step {bad_step} (epoch {epoch}); training went back "
-                        f"to the state of step {self.step}: try a lower learning rate"
-                    )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                # the loss and every gradient are checked before the update, in one host sync
+                grads = [p.grad for p in model.parameters() if p.grad is not None]
+                finite = torch.isfinite(torch.stack([loss.detach().float(), *torch._foreach_norm(grads)]))
+                if not bool(finite.all()):
+                    bad_step = self.step + 1
+                    what = "loss" if not bool(finite[0]) else "gradient (with a finite loss)"
+                    self.load_state(*self._good_state)
+                    raise NonFiniteLossError(
+                        f"the {what} became non-finite at step {bad_step} (epoch {epoch}); training went back "
+                        f"to the state of step {self.step}: try a lower learning rate"
+                    )
                 opt.step()
                 self.step += 1
                 self.version += 1
@@ -389,7 +409,13 @@ class Trainer:
                     yield batch
                 else:
                     train_time += time.perf_counter() - t0
-            test = self.evaluate(self.test_x, self.test_y)
+            try:
+                test = self.evaluate(self.test_x, self.test_y)
+            except _Stopped:
+                self._stop.clear()
+                self.model.train()
+                yield TrainingDone(True, self.epoch, self.step, list(self.history))
+                return
             s = self._epoch_sums
             end = EpochEnd(
                 epoch=epoch,

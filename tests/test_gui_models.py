@@ -109,10 +109,13 @@ def test_traversal_sorted_by_kl(qtbot, window):
     train_to_end(qtbot, window, epochs=2)
     visit(qtbot, window, window.traversal)
     panel = window.traversal
-    panel.sort_check.setChecked(True)
+    assert panel.sort_check.isChecked()  # by default, as the manifold's axes
     kl = window.handle.kl_per_dim
     order = panel.dim_order()
     assert order == sorted(range(6), key=lambda k: -kl[k])
     first_row_name = panel.slider_grid.itemAtPosition(0, 0).widget().text()
-    assert first_row_name.startswith(f"z{order[0]} (")
+    assert first_row_name == f"z{order[0]} · KL {kl[order[0]]:.2f} nats"
     assert "rows in order of test KL" in panel.caption.text()
+    panel.sort_check.setChecked(False)
+    assert panel.dim_order() == list(range(6))
+    assert panel.slider_grid.itemAtPosition(0, 0).widget().text().startswith("z0 · KL")

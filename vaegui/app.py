@@ -55,6 +55,7 @@ def run_gui(
     scripted = quit_after is not None
     window = MainWindow(settings=settings, dataset=dataset, data_dir=data_dir, ask_on_close=not scripted)
     window.controller.prewarm()
+    window.fit_to_screen()
     window.show()
     if not scripted:
         QTimer.singleShot(0, window.offer_recovery)

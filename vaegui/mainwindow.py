@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
@@ -16,11 +17,14 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QScrollArea,
     QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from models.config import TrainConfig
 from models.data import DATASETS, load_dataset
 from models.downloads import SOURCES
+from models.resources import ResourceError, check_memory, dataset_bytes, resolve_device
 from models.trainer import EpochEnd, StepBatch, TrainingDone
 from vaegui import __version__
 from vaegui.dataimport import DataImportActions
@@ -69,7 +73,13 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
         super().__init__()
         self.settings = settings if settings is not None else QSettings("vaegui", "vaegui")
         self.data_dir = data_dir
-        self.session = SessionFolder(Path(data_dir) / "sessions") if data_dir else None
+        self.session = None
+        self.autosave_problem = ""
+        if data_dir:
+            try:
+                self.session = SessionFolder(Path(data_dir) / "sessions")
+            except OSError as exc:  # an unwritable data folder must not stop the app
+                self.autosave_problem = f"cannot write to {Path(data_dir) / 'sessions'}: {exc.strerror or exc}"
         self.ask_on_close = ask_on_close
         self.model_path: str | None = None
         self.dirty = False
@@ -117,9 +127,17 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
         form_scroll.setWidget(self.form)
         form_scroll.setMinimumWidth(self.form.sizeHint().width() + 24)
         form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        dock_body = QWidget()
+        dock_layout = QVBoxLayout(dock_body)
+        dock_layout.setContentsMargins(0, 0, 0, 0)
+        dock_layout.setSpacing(0)
+        dock_layout.addWidget(form_scroll, 1)
+        dock_layout.addWidget(self.form.controls)  # pinned: the form scrolls, the controls do not
         self.form_dock = QDockWidget("Training", self)
         self.form_dock.setObjectName("training-dock")
-        self.form_dock.setWidget(form_scroll)
+        self.form_dock.setWidget(dock_body)
+        # the training dock runs the full height, so its controls never sit under the plots
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.form_dock)
         self.plots_dock = QDockWidget("Training curves (nats per image)", self)
         self.plots_dock.setObjectName("plots-dock")
@@ -127,6 +145,9 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.plots_dock)
 
         self.device_label = QLabel()
+        #: the newest autosave, in its own corner of the status bar (its full path in the tooltip)
+        self.autosave_label = QLabel()
+        self.statusBar().addPermanentWidget(self.autosave_label)
         self.statusBar().addPermanentWidget(self.device_label)
         self._build_menus()
 
@@ -143,7 +164,7 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
         self.controller.finished.connect(self._on_finished)
         self.controller.failed.connect(self._on_failed)
         self.controller.state_ready.connect(self._on_state_ready)
-        self.controller.autosaved.connect(lambda path: self.statusBar().showMessage(f"Autosaved {path}", 5000))
+        self.controller.autosaved.connect(self._on_autosaved)
         self.controller.autosave_failed.connect(
             lambda why: self.statusBar().showMessage(f"Autosave failed: {why}", 10000)
         )
@@ -167,6 +188,19 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
         self.select_dataset(self.form.dataset_key())
         self.statusBar().showMessage("Ready: press Train (Ctrl+Return) to train a VAE on these images.")
         self._refresh_actions()
+
+    def fit_to_screen(self) -> None:
+        """Keep the window inside the screen's available area (a laptop's 1280×720, say),
+        so that nothing, the Train button above all, opens off-screen."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        width, height = min(self.width(), area.width()), min(self.height(), area.height())
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        if not area.contains(self.frameGeometry().topLeft()):
+            self.move(area.topLeft())
 
     # -- menus -----------------------------------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -237,8 +271,12 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
         if not self.data_dir:
             return
         folder = Path(self.data_dir) / "datasets"
-        folder.mkdir(parents=True, exist_ok=True)
-        for entry in sorted(folder.iterdir()):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            entries = sorted(folder.iterdir())
+        except OSError:  # an unusable data folder: no entries, the built-in datasets still work
+            return
+        for entry in entries:
             if entry.is_dir() or entry.suffix.lower() in (".npz", ".npy", ".gz") or "ubyte" in entry.name:
                 if "labels" in entry.name:
                     continue  # found beside its images file
@@ -282,6 +320,8 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
         except ValueError as exc:
             self._show_failure(f"Cannot start training: {exc}")
             return
+        if not self._resources_ok(model_config, train_config):
+            return
         self.form.save_settings()
         self.train_config = train_config
         self.last_done = None
@@ -296,6 +336,21 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
             f"Training {model_config.input_dim}-{model_config.hidden_dim}-{model_config.latent_dim} VAE on "
             f"{data.title} for {train_config.epochs} epochs…"
         )
+
+    def _resources_ok(self, model_config, train_config) -> bool:
+        """The resource guard (:func:`models.resources.check_memory`): False, with the
+        figures in the error banner and a dialog, when the run would not fit in memory."""
+        try:
+            check_memory(model_config, train_config, dataset_bytes(self.handle.dataset),
+                         resolve_device(train_config.device))
+        except ResourceError as exc:
+            self._show_failure(f"Cannot start training: {exc}.")
+            return False
+        return True
+
+    def _on_autosaved(self, path: str) -> None:
+        self.autosave_label.setText(f"autosaved {time.strftime('%H:%M:%S')}")
+        self.autosave_label.setToolTip(f"Newest autosave: {path}")
 
     def toggle_pause(self) -> None:
         if not self.controller.running:

@@ -24,12 +24,15 @@ the parent are tuples of plain data:
     ("failed", message, traceback)
     ("state", arrays, info)         the full training state, when a run ends
     ("autosaved", path), ("autosave_failed", reason)
+    ("ready",)                      the process has started (read and dropped by the window)
     ("idle",)                       the job is over, whatever happened
     ("exit",)                       the process is about to end
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 import traceback
 
@@ -116,7 +119,8 @@ def run_job(job: dict, send, stop_event, run_event, metrics_interval=0.05, snaps
         if not autosave_cfg.get("folder"):
             return
         try:
-            path = autosave(autosave_cfg["folder"], *trainer.export_state(), keep=int(autosave_cfg.get("keep", 3)))
+            with WRITE_LOCK:
+                path = autosave(autosave_cfg["folder"], *trainer.export_state(), keep=int(autosave_cfg.get("keep", 3)))
             send(("autosaved", str(path)))
         except CheckpointError as exc:  # a full disk must not stop training
             send(("autosave_failed", str(exc)))
@@ -144,7 +148,8 @@ def run_job(job: dict, send, stop_event, run_event, metrics_interval=0.05, snaps
             now = time.perf_counter()
             if isinstance(event, StepBatch):
                 pending.append(event)
-                if now - last_metrics >= metrics_interval:
+                # the epoch's last steps go out at once: the evaluation that follows may take a while
+                if now - last_metrics >= metrics_interval or event.step_in_epoch == event.steps_per_epoch:
                     send(("steps", merge_steps(pending)))
                     pending, last_metrics = [], now
                 if now - last_snapshot >= snapshot_interval:
@@ -194,14 +199,56 @@ def child_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
+#: held while a checkpoint is written, so that a dying parent never cuts one short
+WRITE_LOCK = threading.Lock()
+#: seconds between two looks at the parent (the sentinel wakes the watch at once anyway)
+PARENT_POLL_S = 0.5
+
+
+def watch_parent(stop_event, run_event, exit=os._exit, parent=None) -> threading.Thread | None:
+    """End this process soon after its parent (the window) dies, even by ``kill -9``.
+
+    A daemon thread waits on the parent's process sentinel (``multiprocessing``'s
+    handle that becomes ready when the parent ends), with a parent-pid check as a
+    fallback. Then it asks the trainer to stop, waits for a checkpoint being written
+    to finish (:data:`WRITE_LOCK`: the newest autosave stays whole), and exits without
+    writing anything more. Without it a spawned child outlives a killed window and
+    keeps training (shared/DESIGN.md, "Known pitfalls").
+
+    Returns the thread, or None when this process has no multiprocessing parent.
+    """
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    parent = parent if parent is not None else multiprocessing.parent_process()
+    if parent is None:
+        return None
+    ppid = os.getppid()
+
+    def watch() -> None:
+        while True:
+            if wait([parent.sentinel], timeout=PARENT_POLL_S) or os.getppid() != ppid:
+                break
+        stop_event.set()
+        run_event.set()
+        with WRITE_LOCK:
+            exit(0)
+
+    thread = threading.Thread(target=watch, name="vaegui-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
 def child_main(jobs, events, stop_event, run_event, threads: int | None = None) -> None:
     """The child process's loop: one job at a time until ``None`` arrives.
 
     ``threads``: intra-op threads for training; by default every core but one, which
-    is left to the window so that it stays responsive while training runs.
+    is left to the window so that it stays responsive while training runs. The
+    process ends by itself within a second of its window dying (:func:`watch_parent`).
     """
     import torch
 
+    watch_parent(stop_event, run_event)
     torch.set_num_threads(threads or child_threads())
 
     events.put(("ready",))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QSpinBox, QWidget
 
 from models.latent import manifold_latents
 from vaegui.widgets import GridPanel
@@ -28,6 +28,12 @@ class ManifoldPanel(GridPanel):
         self.dim_y = QSpinBox()
         self.dim_x.setToolTip("Latent dimension that grows left → right")
         self.dim_y.setToolTip("Latent dimension that grows bottom → top")
+        self.active_check = QCheckBox("most active")
+        self.active_check.setChecked(True)
+        self.active_check.setToolTip(
+            "Span the two dimensions with the largest KL on the test split (the ones the encoder uses most; "
+            "the traversal's first two rows when sorted by KL). Picking a dimension by hand turns this off."
+        )
         self.hold_combo = QComboBox()
         self.hold_combo.addItem("0 (prior mean)", "zero")
         self.hold_combo.addItem("posterior mean of test image", "image")
@@ -39,6 +45,7 @@ class ManifoldPanel(GridPanel):
         dims = QHBoxLayout()
         dims.addWidget(self.dim_x)
         dims.addWidget(self.dim_y)
+        dims.addWidget(self.active_check)
         form.addRow("Dimensions (x, y):", dims)
         hold = QHBoxLayout()
         hold.addWidget(self.hold_combo, 1)
@@ -48,10 +55,32 @@ class ManifoldPanel(GridPanel):
         self.lay_out_beside(form)
         for spin in (self.grid_spin, self.dim_x, self.dim_y, self.hold_index):
             spin.valueChanged.connect(self.refresh)
+        for spin in (self.dim_x, self.dim_y):  # a dimension picked by hand
+            spin.valueChanged.connect(lambda _v: self.active_check.setChecked(False))
+        self.active_check.toggled.connect(self._follow_activity)
         self.hold_combo.currentIndexChanged.connect(self._hold_changed)
         handle.changed.connect(self._sync_ranges)
         handle.dataset_changed.connect(self._sync_ranges)
+        handle.activity_changed.connect(self._follow_activity)
         self._sync_ranges()
+
+    def most_active(self) -> tuple[int, int] | None:
+        """The two dimensions with the largest test KL, largest first; None before the
+        first epoch's figures (or for D = 2, where the manifold spans both)."""
+        kl, d = self.handle.kl_per_dim, self.handle.latent_dim
+        if d <= 2 or len(kl) != d:
+            return None
+        first, second = sorted(range(d), key=lambda k: -kl[k])[:2]
+        return first, second
+
+    def _follow_activity(self) -> None:
+        pair = self.most_active() if self.active_check.isChecked() else None
+        if pair is not None and pair != self.dims():
+            for spin, k in zip((self.dim_x, self.dim_y), pair):
+                spin.blockSignals(True)
+                spin.setValue(k)
+                spin.blockSignals(False)
+        self.refresh()
 
     def _hold_changed(self) -> None:
         self.hold_index.setEnabled(self.hold_combo.currentData() == "image" and self.handle.latent_dim > 2)
@@ -67,6 +96,7 @@ class ManifoldPanel(GridPanel):
             spin.setEnabled(d > 2)
             spin.blockSignals(False)
         self.hold_combo.setEnabled(d > 2)
+        self.active_check.setEnabled(d > 2)
         if self.handle.dataset is not None:
             self.hold_index.blockSignals(True)
             self.hold_index.setRange(0, len(self.handle.dataset.test_x) - 1)
@@ -103,8 +133,13 @@ class ManifoldPanel(GridPanel):
                 if self.hold_combo.currentData() == "zero"
                 else f" Other dimensions at the posterior mean of test image #{self.hold_index.value()}."
             )
+        why = ""
+        if self.active_check.isChecked() and self.most_active() == (i, j):
+            kl = self.handle.kl_per_dim
+            why = (f" z{i} and z{j} are the two most active dimensions (KL {kl[i]:.2f} and {kl[j]:.2f} nats on "
+                   "the test split).")
         return (
             f"z{i} grows left → right, z{j} bottom → top, at Φ⁻¹ of a uniform {g}×{g} grid "
-            f"on the unit square (Kingma & Welling 2014, Fig. 4).{held} "
+            f"on the unit square (Kingma & Welling 2014, Fig. 4).{why}{held} "
             f"Weights: snapshot {self.handle.version}."
         )

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from models.latent import prior_samples, traversal_latents
+from models.trainer import ACTIVE_KL
 from vaegui.widgets import GridPanel, ImageGridView, dropped_image_paths, load_dropped_image, show_message
 
 SLIDER_STEPS = 100  # slider ticks per unit of z
@@ -67,6 +68,7 @@ class TraversalPanel(GridPanel):
         self.range_spin.setValue(3.0)
         self.range_spin.setPrefix("±")
         self.sort_check = QCheckBox("Sort by KL")
+        self.sort_check.setChecked(True)  # the manifold's default axes are the first two rows
         self.sort_check.setToolTip(
             "Order sliders and grid rows by each dimension's KL on the test split, most active first "
             "(inactive dimensions, KL < 0.01 nats, are marked)"
@@ -175,10 +177,16 @@ class TraversalPanel(GridPanel):
             if k >= len(self.sliders):
                 return
             name = self._name_labels[k]
-            name.setText(f"z{k}" + (f" ({kl[k]:.2f})" if len(kl) == len(self.sliders) else ""))
-            inactive = len(kl) == len(self.sliders) and kl[k] < 0.01
+            known = len(kl) == len(self.sliders)
+            name.setText(f"z{k} · KL {kl[k]:.2f} nats" if known else f"z{k}")
+            inactive = known and kl[k] < ACTIVE_KL
             name.setStyleSheet("color: #999;" if inactive else "")
-            name.setToolTip(f"KL {kl[k]:.3f} nats" + (": inactive" if inactive else "") if len(kl) > k else "")
+            name.setToolTip(
+                f"Activity of z{k}: its KL(q(z{k}|x) ‖ p(z{k})) averaged over the test split, {kl[k]:.3f} nats. "
+                "A dimension the encoder uses carries information about the image and costs KL; one below "
+                f"{ACTIVE_KL} nats is inactive (collapsed to the prior): moving its slider changes little."
+                if known else f"z{k}: its activity (KL, nats) is shown after the first epoch"
+            )
             for col, w in enumerate((name, self.sliders[k], self.value_labels[k])):
                 self.slider_grid.addWidget(w, row, col)
         self.refresh()
