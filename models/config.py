@@ -12,7 +12,102 @@ import json
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from models.likelihoods import LIKELIHOODS
+
 T = TypeVar("T", bound="_JsonConfig")
+
+
+def _checked_type(owner: str, name: str, value: Any, default: Any) -> Any:
+    """``value`` if it has the type of the field's ``default`` (an int for an int field,
+    a number for a float field, a string, or a list of ints for a shape); raises
+    ``ValueError`` naming the field otherwise (a JSON file may hold anything)."""
+    def fail() -> None:
+        raise ValueError(f"{owner}: {name} must be {type(default).__name__}, got {value!r:.40}")
+
+    if isinstance(default, bool) or isinstance(value, bool):
+        if type(value) is not type(default):
+            fail()
+    elif isinstance(default, int):
+        if not isinstance(value, int):
+            fail()
+    elif isinstance(default, float):
+        if not isinstance(value, (int, float)):
+            fail()
+        value = float(value)
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            fail()
+    elif isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                         for v in value):
+            fail()
+        value = tuple(value)
+    return value
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    label: str = "",
+    unit: str = "",
+    range: tuple[float, float] | None = None,
+    choices: dict[str, str] | None = None,
+    step: float | None = None,
+    decimals: int | None = None,
+    special: str = "",
+    resume: str = "free",
+    cli: bool = True,
+    form: bool = True,
+) -> Any:
+    """A config field with the metadata that the command line, the window's form and
+    the validation read, so each setting is described once.
+
+    Args:
+        default: the default value; its type is the field's type.
+        help: one line for ``--help`` and the form's tooltip.
+        label: the form's label (``"Latent dimensions"``); ``""`` for the field name.
+        unit: shown after the value (``"nats"``, ``"steps"``).
+        range: ``(low, high)``, inclusive; checked by the dataclass and used as the
+            form's and the command line's limits.
+        choices: allowed values and their titles; checked likewise.
+        step, decimals: the form's spin box step and decimals (floats).
+        special: the form's text for the lowest value (``"none"``, ``"off"``).
+        resume: ``"free"``: may be changed when training continues; ``"fixed"``: must
+            stay as saved for an exact resume (batch size, seed, the network).
+        cli, form: whether the command line / the form offer it.
+    """
+    return dataclasses.field(default=default, metadata={
+        "help": help, "label": label, "unit": unit, "range": range, "choices": choices, "step": step,
+        "decimals": decimals, "special": special, "resume": resume, "cli": cli, "form": form,
+    })
+
+
+def fields_of(cls, *, cli: bool | None = None, form: bool | None = None) -> list[dataclasses.Field]:
+    """The fields of a config class (optionally only those the CLI / the form offer)."""
+    out = []
+    for f in dataclasses.fields(cls):
+        if cli is not None and f.metadata.get("cli", True) != cli:
+            continue
+        if form is not None and f.metadata.get("form", True) != form:
+            continue
+        out.append(f)
+    return out
+
+
+def _check_metadata(config) -> None:
+    """Raise ``ValueError`` for a value outside its field's ``range`` or ``choices``."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        lo_hi = f.metadata.get("range")
+        if lo_hi is not None:
+            lo, hi = lo_hi
+            if not lo <= value <= hi:
+                bound = f"at least {lo:g}" if hi == float("inf") else f"between {lo:g} and {hi:g}"
+                raise ValueError(f"{f.name} must be {bound}, got {value}")
+        choices = f.metadata.get("choices")
+        if choices is not None and value not in choices:
+            raise ValueError(f"{f.name} must be one of {sorted(choices)}, got {value!r}")
 
 
 class _JsonConfig:
@@ -29,8 +124,9 @@ class _JsonConfig:
         if unknown:
             raise ValueError(f"{cls.__name__}: unknown keys {unknown}")
         values = dict(data)
-        if "input_shape" in values:
-            values["input_shape"] = tuple(values["input_shape"])
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name in values:
+                values[f.name] = _checked_type(cls.__name__, f.name, values[f.name], f.default)
         return cls(**values)
 
     def to_json(self) -> str:
@@ -51,6 +147,8 @@ class _JsonConfig:
 MODELS = {"vae": "VAE", "ae": "plain autoencoder", "cvae": "conditional VAE"}
 ARCHS = {"mlp": "MLP", "conv": "convolutional"}
 CONV_SIZES = (28, 32, 64)
+PRECISIONS = {"auto": "auto", "fp32": "float32", "bf16": "bfloat16 matmuls"}
+INF = float("inf")
 
 
 @dataclass(frozen=True)
@@ -81,29 +179,37 @@ class ModelConfig(_JsonConfig):
             size, or a CVAE without classes.
     """
 
-    input_shape: tuple[int, int, int] = (1, 28, 28)
-    latent_dim: int = 20
-    hidden_dim: int = 400
-    model: str = "vae"
-    arch: str = "mlp"
-    likelihood: str = "bernoulli"
-    sigma: float = 0.1
-    var_floor: float = 1e-3
-    n_classes: int = 0
+    input_shape: tuple[int, int, int] = option(
+        (1, 28, 28), "image shape (C, H, W), from the dataset", resume="fixed", cli=False, form=False)
+    latent_dim: int = option(
+        20, "D, the number of latent dimensions (2 gives the classic manifold figure)",
+        label="Latent dimensions", range=(2, 64), resume="fixed")
+    hidden_dim: int = option(
+        400, "width of the hidden layer of the encoder and the decoder", label="Hidden width",
+        range=(8, 4096), resume="fixed")
+    model: str = option(
+        "vae", "VAE (set beta for a beta-VAE), a plain autoencoder for comparison, or a conditional VAE "
+        "p(x|y, z) that takes the label", label="Model", choices=MODELS, resume="fixed")
+    arch: str = option(
+        "mlp", "MLP, or stride-2 4x4 convolutions for 28, 32 or 64 pixel images", label="Network",
+        choices=ARCHS, resume="fixed")
+    likelihood: str = option(
+        "bernoulli", "p(x|z); every choice reports its ELBO terms in nats per image", label="Likelihood",
+        choices={k: v[0] for k, v in LIKELIHOODS.items()}, resume="fixed")
+    sigma: float = option(
+        0.1, "sigma of the fixed-variance Gaussian likelihood, in pixel units", label="Gaussian σ",
+        range=(0.001, 1.0), step=0.01, decimals=3, resume="fixed")
+    var_floor: float = option(
+        1e-3, "variance floor of the learned-variance Gaussian likelihood", range=(1e-6, 1.0), resume="fixed",
+        form=False)
+    n_classes: int = option(
+        0, "label count of a conditional VAE, from the dataset", range=(0, 1_000_000), resume="fixed",
+        cli=False, form=False)
 
     def __post_init__(self) -> None:
-        from models.likelihoods import LIKELIHOODS
-
         if len(self.input_shape) != 3 or min(self.input_shape) < 1:
             raise ValueError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {sorted(MODELS)}, got {self.model!r}")
-        if self.arch not in ARCHS:
-            raise ValueError(f"arch must be one of {sorted(ARCHS)}, got {self.arch!r}")
-        if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {sorted(LIKELIHOODS)}, got {self.likelihood!r}")
-        if not self.sigma > 0 or not self.var_floor > 0:
-            raise ValueError("sigma and var_floor must be positive")
+        _check_metadata(self)
         if self.model == "cvae" and int(self.n_classes) < 2:
             raise ValueError("a conditional VAE needs a labelled dataset (n_classes >= 2)")
         _, height, width = self.input_shape
@@ -112,10 +218,6 @@ class ModelConfig(_JsonConfig):
                 f"the convolutional network takes 28×28, 32×32 or 64×64 images, not "
                 f"{self.input_shape[1]}×{self.input_shape[2]}: use the MLP"
             )
-        if not 2 <= int(self.latent_dim) <= 64:
-            raise ValueError(f"latent_dim must be between 2 and 64, got {self.latent_dim}")
-        if int(self.hidden_dim) < 1:
-            raise ValueError(f"hidden_dim must be positive, got {self.hidden_dim}")
 
     @property
     def input_dim(self) -> int:
@@ -163,31 +265,37 @@ class TrainConfig(_JsonConfig):
         ValueError: on non-positive epochs, batch size or learning rate, or a negative β.
     """
 
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    beta: float = 1.0
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    kl_warmup: int = 0
-    free_bits: float = 0.0
-    iw_k: int = 1
-    eval_iw: int = 0
-    eval_iw_images: int = 500
+    epochs: int = option(
+        10, "total epochs, counting those of a resumed checkpoint", label="Epochs", range=(1, 100_000))
+    batch_size: int = option(128, "images per step", label="Batch size", range=(1, 65536), resume="fixed")
+    lr: float = option(
+        1e-3, "Adam learning rate", label="Learning rate", range=(1e-6, 10.0), step=1e-4, decimals=6)
+    beta: float = option(
+        1.0, "beta: weight of the KL term in the training loss (beta-VAE); the plots show the true ELBO",
+        label="β (KL weight)", range=(0.0, 100.0), step=0.5, decimals=2)
+    seed: int = option(
+        0, "seeds the initial weights, the batch order and the reparameterization noise", label="Seed",
+        range=(0, 2**31 - 1), resume="fixed")
+    device: str = option(
+        "auto", "auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:1, mps", label="Device")
+    precision: str = option(
+        "auto", "matmul precision of training steps; auto uses bfloat16 where the hardware runs it natively. "
+        "Evaluation and the reported ELBO are always float32", label="Precision", choices=PRECISIONS)
+    kl_warmup: int = option(
+        0, "KL warm-up: the KL weight rises linearly from 0 to beta over these steps", label="KL warm-up",
+        unit="steps", range=(0, 10_000_000), special="none")
+    free_bits: float = option(
+        0.0, "free bits: nats per latent dimension that the KL term does not penalise", label="Free bits",
+        unit="nats", range=(0.0, 10.0), step=0.05, decimals=2, special="none")
+    iw_k: int = option(
+        1, "importance samples of the training objective: 1 trains on the ELBO, k > 1 on the IWAE bound",
+        label="IWAE samples", range=(1, 5000))
+    eval_iw: int = option(
+        0, "importance samples K of the log p(x) estimate after each epoch (0: off)",
+        label="log p(x) estimate, K", range=(0, 5000), special="off")
+    eval_iw_images: int = option(
+        500, "test images of the log p(x) estimate (the first N of the split)", unit="test images",
+        range=(1, 100_000))
 
     def __post_init__(self) -> None:
-        if int(self.epochs) < 1:
-            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
-        if int(self.batch_size) < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
-        if not float(self.lr) > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
-        if int(self.kl_warmup) < 0 or not float(self.free_bits) >= 0:
-            raise ValueError("kl_warmup and free_bits must be >= 0")
-        if not 1 <= int(self.iw_k) <= 5000 or not 0 <= int(self.eval_iw) <= 5000 or int(self.eval_iw_images) < 1:
-            raise ValueError("iw_k must be in 1..5000, eval_iw in 0..5000 and eval_iw_images >= 1")
-        if not float(self.beta) >= 0:
-            raise ValueError(f"beta must be >= 0, got {self.beta}")
+        _check_metadata(self)

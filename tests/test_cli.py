@@ -35,7 +35,7 @@ def test_train_text_output_and_bad_options():
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("epoch   1/1") and "samples/s" in result.stdout
     bad = run("train", "--dataset", "digits", "--latent-dim", "1")
-    assert bad.returncode == 2 and "latent_dim must be between 2 and 64" in bad.stderr
+    assert bad.returncode == 2 and "--latent-dim must be between 2 and 64" in bad.stderr
     unknown = run("train", "--dataset", "imagenet")
     assert unknown.returncode == 2 and "neither a built-in dataset" in unknown.stderr
     nan = run("train", "--dataset", "digits", "--epochs", "2", "--lr", "10")

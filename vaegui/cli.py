@@ -10,50 +10,49 @@ import os
 import statistics
 import sys
 
+from models.config import ModelConfig, TrainConfig, fields_of
 from models.data import DATASETS
 
-#: option → (default, help) shared by ``train`` and ``bench``
+
+def _fmt(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _help(f) -> str:
+    """``--help`` text of a config field: its help, range, unit and default."""
+    meta = f.metadata
+    extra = []
+    if meta.get("range") is not None:
+        lo, hi = meta["range"]
+        extra.append(f"{_fmt(lo)}..{_fmt(hi)}")
+    if meta.get("unit"):
+        extra.append(meta["unit"])
+    special = f": {meta['special']}" if meta.get("special") and f.default == 0 else ""
+    extra.append(f"default {_fmt(f.default)}{special}")
+    return f"{meta['help']} ({'; '.join(extra)})"
+
+
+#: option → (default, help) shared by ``train`` and ``bench``: the dataset, then every
+#: field of ModelConfig and TrainConfig that the command line offers, from the fields'
+#: metadata (models/config.py), so defaults, ranges and help are written once
 OPTIONS = {
     "dataset": ("mnist5k", "a built-in dataset (" + ", ".join(sorted(DATASETS)) + ", shapes:N), download:mnist, "
                 "download:fashion-mnist, download:cifar10 (verified, cached), an image folder, an IDX file or a "
                 ".npz/.npy file (default mnist5k)"),
-    "epochs": (10, "total epochs, counting those of a resumed checkpoint (default 10)"),
-    "latent_dim": (20, "latent dimensions D, 2..64 (default 20)"),
-    "hidden_dim": (400, "hidden layer width (default 400)"),
-    "batch_size": (128, "images per step (default 128)"),
-    "lr": (1e-3, "Adam learning rate (default 1e-3)"),
-    "beta": (1.0, "KL weight beta in the training loss (default 1)"),
-    "seed": (0, "seed (default 0)"),
-    "device": ("auto", "auto (CUDA, MPS, CPU), cpu, cuda, cuda:1, mps (default auto)"),
-    "precision": ("auto", "matmul precision of training steps: auto (bf16 where native), fp32, bf16"),
-    "model": ("vae", "vae, ae (plain autoencoder) or cvae (conditional VAE) (default vae)"),
-    "arch": ("mlp", "mlp or conv (28, 32 or 64 pixel images) (default mlp)"),
-    "likelihood": ("bernoulli", "bernoulli, cbernoulli, gaussian (fixed sigma) or gaussian-learned"),
-    "sigma": (0.1, "sigma of the fixed-variance Gaussian likelihood (default 0.1)"),
-    "kl_warmup": (0, "steps of linear KL warm-up from 0 to beta (default 0: none)"),
-    "free_bits": (0.0, "free bits: nats per latent dimension not penalised (default 0)"),
-    "iw_k": (1, "importance samples of the training objective (1: ELBO; >1: IWAE bound)"),
-    "eval_iw": (0, "importance samples K of the per-epoch log p(x) estimate (default 0: off)"),
-    "eval_iw_images": (500, "test images of that estimate (default 500)"),
+    **{f.name: (f.default, _help(f)) for cls in (ModelConfig, TrainConfig) for f in fields_of(cls, cli=True)},
 }
-MODEL_OPTIONS = ("latent_dim", "hidden_dim", "model", "arch", "likelihood", "sigma")
-CHOICES = {
-    "precision": ("auto", "fp32", "bf16"), "model": ("vae", "ae", "cvae"),
-    "arch": ("mlp", "conv"), "likelihood": ("bernoulli", "cbernoulli", "gaussian", "gaussian-learned"),
-}
-TYPES = {
-    "epochs": int, "latent_dim": int, "hidden_dim": int, "batch_size": int, "lr": float, "beta": float, "seed": int,
-    "sigma": float, "kl_warmup": int, "free_bits": float, "iw_k": int, "eval_iw": int, "eval_iw_images": int,
-}
+MODEL_OPTIONS = tuple(f.name for f in fields_of(ModelConfig, cli=True))
+_FIELDS = {f.name: f for cls in (ModelConfig, TrainConfig) for f in fields_of(cls, cli=True)}
 
 
 def _add_training_options(p: argparse.ArgumentParser, defaults: bool) -> None:
     """With ``defaults=False`` every option defaults to None, so that a resumed run can
     tell what the user set from what the checkpoint holds."""
     for name, (default, help_text) in OPTIONS.items():
-        kwargs = {"type": TYPES.get(name, str), "help": help_text, "default": default if defaults else None}
-        if name in CHOICES:
-            kwargs["choices"] = CHOICES[name]
+        f = _FIELDS.get(name)
+        kwargs = {"type": type(default), "help": help_text, "default": default if defaults else None}
+        if f is not None and f.metadata.get("choices"):
+            kwargs["choices"] = tuple(f.metadata["choices"])
         p.add_argument("--" + name.replace("_", "-"), **kwargs)
 
 
@@ -86,38 +85,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configs(args, checkpoint=None):
-    """Dataset and configs from the options; with a checkpoint, its values fill in
-    every option the user did not give (and the network must match it)."""
-    from models.config import ModelConfig, TrainConfig
+    """Dataset and configs from the options. A resumed run starts from the checkpoint's
+    configs with ``dataclasses.replace`` of the options the user gave; options that
+    must stay as saved for an exact resume (metadata ``resume="fixed"``: the network,
+    the batch size, the seed) must match it.
 
-    def value(name):
-        given = getattr(args, name)
-        if given is not None:
-            return given
-        if checkpoint is not None:
-            if name in MODEL_OPTIONS:
-                return getattr(checkpoint.model_config, name)
-            if name == "dataset":
-                return checkpoint.dataset_name or OPTIONS[name][0]
-            if hasattr(checkpoint.train_config, name):
-                return getattr(checkpoint.train_config, name)
-        return OPTIONS[name][0]
+    Raises:
+        ValueError: bad values (naming the options), or fixed options that differ.
+    """
+    def given(cls) -> dict:
+        return {f.name: getattr(args, f.name) for f in fields_of(cls, cli=True) if getattr(args, f.name) is not None}
 
-    data = load_any(value("dataset"), args, checkpoint)
-    model = ModelConfig(
-        input_shape=data.image_shape, n_classes=len(data.class_names) if value("model") == "cvae" else 0,
-        **{name: value(name) for name in MODEL_OPTIONS},
-    )
-    train = TrainConfig(**{name: value(name) for name in OPTIONS if name not in MODEL_OPTIONS and name != "dataset"})
-    if checkpoint is not None:
-        if model != checkpoint.model_config:
-            raise ValueError(
-                f"the checkpoint holds a {checkpoint.model_config.describe()}; --latent-dim, --hidden-dim, --model, "
-                "--arch, --likelihood, --sigma and --dataset must match it"
-            )
-        if train.batch_size != checkpoint.train_config.batch_size or train.seed != checkpoint.train_config.seed:
-            raise ValueError("--batch-size and --seed must match the checkpoint's to resume exactly")
+    name = args.dataset or (checkpoint.dataset_name if checkpoint is not None else "") or OPTIONS["dataset"][0]
+    data = load_any(name, args, checkpoint)
+    model_given, train_given = given(ModelConfig), given(TrainConfig)
+    try:
+        if checkpoint is None:
+            model_kind = model_given.get("model", OPTIONS["model"][0])
+            model = ModelConfig(input_shape=data.image_shape,
+                                n_classes=len(data.class_names) if model_kind == "cvae" else 0, **model_given)
+            return data, model, TrainConfig(**train_given)
+        model = dataclasses.replace(checkpoint.model_config, **model_given)
+        train = dataclasses.replace(checkpoint.train_config, **train_given)
+    except ValueError as exc:
+        raise ValueError(option_names(str(exc))) from exc
+    if model != checkpoint.model_config or tuple(data.image_shape) != tuple(model.input_shape):
+        raise ValueError(
+            f"the checkpoint holds a {checkpoint.model_config.describe()}; "
+            + ", ".join("--" + n.replace("_", "-") for n in MODEL_OPTIONS) + " and --dataset must match it"
+        )
+    fixed = [f.name for f in fields_of(TrainConfig) if f.metadata.get("resume") == "fixed"
+             and getattr(train, f.name) != getattr(checkpoint.train_config, f.name)]
+    if fixed:
+        raise ValueError(" and ".join("--" + n.replace("_", "-") for n in fixed)
+                         + " must match the checkpoint's to resume exactly")
     return data, model, train
+
+
+def option_names(message: str) -> str:
+    """A config error in the words of the command line: ``latent_dim`` → ``--latent-dim``."""
+    import re
+
+    return re.sub(r"\b(" + "|".join(sorted(OPTIONS, key=len, reverse=True)) + r")\b",
+                  lambda m: "--" + m.group(1).replace("_", "-"), message)
 
 
 def load_any(name: str, args, checkpoint=None):
@@ -151,20 +161,24 @@ def cmd_train(args) -> int:
 
     import torch
 
-    from models.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+    from models.checkpoint import CheckpointError, check_writable, read_checkpoint, save_checkpoint
+    from models.resources import check_memory, dataset_bytes, resolve_device
     from models.trainer import EpochEnd, NonFiniteLossError, Trainer, TrainingDone, resolve_precision
 
     checkpoint = None
     try:
+        if args.save:  # before any work: a bad path must not throw a finished run away
+            check_writable(args.save)
         if args.resume:
             checkpoint = read_checkpoint(args.resume)
             if not checkpoint.has_training_state:
                 raise CheckpointError(f"{args.resume} has no optimizer state, so training cannot resume exactly")
         data, model_cfg, train_cfg = _configs(args, checkpoint)
+        check_memory(model_cfg, train_cfg, dataset_bytes(data), resolve_device(train_cfg.device))
         trainer = Trainer(model_cfg, train_cfg, data)
         if checkpoint is not None:
             trainer.load_state(checkpoint.tensors, checkpoint.info)
-    except ValueError as exc:  # CheckpointError is a ValueError
+    except ValueError as exc:  # CheckpointError and ResourceError are ValueErrors
         print(f"vaegui train: {exc}", file=sys.stderr)
         return 2
     precision = resolve_precision(train_cfg.precision, trainer.device)

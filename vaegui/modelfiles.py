@@ -7,12 +7,20 @@ model handle and training controller.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from models.checkpoint import SUFFIX, CheckpointError, import_state_dict, read_checkpoint, save_checkpoint
-from models.config import TrainConfig
+from models.checkpoint import (
+    SUFFIX,
+    CheckpointError,
+    check_folder_writable,
+    import_state_dict,
+    read_checkpoint,
+    save_checkpoint,
+)
+from models.config import ModelConfig, TrainConfig, fields_of
 from models.data import DATASETS
 from models.trainer import EpochEnd
 from vaegui.recovery import crashed_sessions, mark_offered
@@ -21,6 +29,18 @@ from vaegui.widgets import show_message
 
 MODEL_FILTER = f"vaegui models (*{SUFFIX})"
 MAX_RECENT = 8
+
+
+def resumed_config(saved: TrainConfig, form: TrainConfig) -> TrainConfig:
+    """The config a continued run trains with: the saved one, with
+    ``dataclasses.replace`` of the fields the user changed in the form among those
+    that may change on resume (metadata ``resume="free"``: epochs, learning rate, β,
+    ...); batch size and seed stay as saved, so the resume is exact."""
+    changed = {
+        f.name: getattr(form, f.name) for f in fields_of(TrainConfig)
+        if f.metadata.get("resume") == "free" and getattr(form, f.name) != getattr(saved, f.name)
+    }
+    return dataclasses.replace(saved, **changed)
 
 
 class ModelFileActions:
@@ -236,15 +256,13 @@ class ModelFileActions:
             self.form.show_error(f"The model has trained {done} epochs: set Epochs above {done} to continue.")
             return
         saved = TrainConfig.from_dict(info["train_config"])
-        form = self.form.train_config()
-        config = TrainConfig(epochs=max(form.epochs, done + (0 if finished else 1)), batch_size=saved.batch_size,
-                             lr=form.lr, beta=form.beta, seed=saved.seed, device=form.device,
-                             precision=form.precision)
-        from models.config import ModelConfig
-
+        config = resumed_config(saved, self.form.train_config())
+        config = dataclasses.replace(config, epochs=max(config.epochs, done + (0 if finished else 1)))
         model_config = ModelConfig.from_dict(info["model_config"])
         self.form.show_error("")
         self.last_error = ""
+        if not self._resources_ok(model_config, config):
+            return
         self.train_config = config
         self.last_done = None
         self.controller.start(model_config, config, self.handle.dataset, resume=(arrays, info),
@@ -272,7 +290,18 @@ class ModelFileActions:
         self.continue_action.setEnabled(has_state and not running)
 
     def _autosave_job(self) -> dict | None:
-        if self.session is None:
+        """Where and how often the run autosaves; None (and a note in the status bar)
+        when the session folder cannot be written, checked before the run starts."""
+        if self.session is not None:
+            try:
+                check_folder_writable(self.session.path)
+                self.autosave_problem = ""
+            except CheckpointError as exc:
+                self.autosave_problem = str(exc)
+        if self.session is None or self.autosave_problem:
+            if self.autosave_problem:
+                self.autosave_label.setText("autosave off")
+                self.autosave_label.setToolTip(f"Autosave is off for this run: {self.autosave_problem}")
             return None
         every_s, keep = self.form.autosave_settings()
         return {"folder": str(self.session.path), "keep": keep, "every_s": every_s}

@@ -7,7 +7,6 @@ import torch
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -19,11 +18,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.config import ARCHS, CONV_SIZES, MODELS, ModelConfig, TrainConfig
+from models.config import CONV_SIZES, ModelConfig, TrainConfig, fields_of
 from models.data import DATASETS
-from models.likelihoods import LIKELIHOODS
 from models.trainer import StepBatch, available_devices
 from models.vae import VAE
+from vaegui.fields import field_widget, label, set_value, value
+
+#: settings keys of vaegui 0.1 that were not the field names
+OLD_SETTINGS_KEYS = {"latent_dim": "latent", "hidden_dim": "hidden", "batch_size": "batch"}
 
 
 def format_duration(seconds: float) -> str:
@@ -52,47 +54,26 @@ class TrainingPanel(QWidget):
         for key, title in DATASETS.items():
             self.dataset_combo.addItem(title, key)
         self.dataset_combo.setToolTip("The images to train on (shipped with the app, no download)")
-        self.latent_spin = QSpinBox()
-        self.latent_spin.setRange(2, 64)
-        self.latent_spin.setValue(20)
-        self.latent_spin.setToolTip("D, the number of latent dimensions (2 gives the classic manifold figure)")
-        self.hidden_spin = QSpinBox()
-        self.hidden_spin.setRange(8, 4096)
-        self.hidden_spin.setValue(400)
-        self.hidden_spin.setToolTip("Width of the hidden layer of the encoder and the decoder")
-        self.beta_spin = QDoubleSpinBox()
-        self.beta_spin.setRange(0.0, 100.0)
-        self.beta_spin.setDecimals(2)
-        self.beta_spin.setSingleStep(0.5)
-        self.beta_spin.setValue(1.0)
-        self.beta_spin.setToolTip("β: weight of the KL term in the training loss (β-VAE). Plots show the true ELBO.")
-        self.lr_spin = QDoubleSpinBox()
-        self.lr_spin.setRange(1e-6, 10.0)
-        self.lr_spin.setDecimals(6)
-        self.lr_spin.setSingleStep(1e-4)
-        self.lr_spin.setValue(1e-3)
-        self.lr_spin.setToolTip("Adam learning rate")
-        self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(1, 8192)
-        self.batch_spin.setValue(128)
-        self.epochs_spin = QSpinBox()
-        self.epochs_spin.setRange(1, 100000)
-        self.epochs_spin.setValue(10)
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
-        self.seed_spin.setValue(0)
-        self.seed_spin.setToolTip("Seeds the initial weights, the batch order and the reparameterization noise")
+        #: one widget per config field the form offers, made from the field's metadata
+        #: (range, default, choices, unit, help): ``{field name: widget}``
+        self.fields: dict[str, QWidget] = {
+            f.name: field_widget(cls, f.name)
+            for cls in (ModelConfig, TrainConfig) for f in fields_of(cls, form=True) if f.name != "device"
+        }
         self.device_combo = QComboBox()
         self.device_combo.addItem("auto (best available)", "auto")
         for name in available_devices():
             self.device_combo.addItem(name, name)
-        self.precision_combo = QComboBox()
-        for label, key in (("auto", "auto"), ("float32", "fp32"), ("bfloat16 matmuls", "bf16")):
-            self.precision_combo.addItem(label, key)
-        self.precision_combo.setToolTip(
-            "Matmul precision of training steps; auto uses bfloat16 where the hardware runs it natively. "
-            "Evaluation and the reported ELBO are always float32."
-        )
+        self.device_combo.setToolTip("The device to train on: CUDA, then Apple's MPS, then the CPU by default")
+        self.fields["device"] = self.device_combo
+        f = self.fields
+        self.latent_spin, self.hidden_spin, self.sigma_spin = f["latent_dim"], f["hidden_dim"], f["sigma"]
+        self.model_combo, self.arch_combo, self.likelihood_combo = f["model"], f["arch"], f["likelihood"]
+        self.beta_spin, self.lr_spin = f["beta"], f["lr"]
+        self.batch_spin, self.epochs_spin = f["batch_size"], f["epochs"]
+        self.seed_spin, self.precision_combo = f["seed"], f["precision"]
+        self.warmup_spin, self.free_bits_spin, self.iw_k_spin = f["kl_warmup"], f["free_bits"], f["iw_k"]
+        self.eval_iw_spin, self.eval_images_spin = f["eval_iw"], f["eval_iw_images"]
 
         data_box = QGroupBox("Data")
         data_form = QFormLayout(data_box)
@@ -111,74 +92,22 @@ class TrainingPanel(QWidget):
         self.data_label = QLabel()
         self.data_label.setWordWrap(True)
         data_form.addRow(self.data_label)
-        self.model_combo = QComboBox()
-        for key, title in MODELS.items():
-            self.model_combo.addItem(title, key)
-        self.model_combo.setToolTip("VAE (set β for a β-VAE), a plain autoencoder for comparison, or a "
-                                    "conditional VAE p(x|y, z) that takes the label")
-        self.arch_combo = QComboBox()
-        for key, title in ARCHS.items():
-            self.arch_combo.addItem(title, key)
-        self.arch_combo.setToolTip("Convolutional: stride-2 4×4 convolutions, for 28, 32 or 64 pixel images")
-        self.likelihood_combo = QComboBox()
-        for key, (title, _) in LIKELIHOODS.items():
-            self.likelihood_combo.addItem(title, key)
-        self.likelihood_combo.setToolTip("p(x|z); every choice reports its ELBO terms in nats per image")
-        self.sigma_spin = QDoubleSpinBox()
-        self.sigma_spin.setRange(0.001, 1.0)
-        self.sigma_spin.setDecimals(3)
-        self.sigma_spin.setSingleStep(0.01)
-        self.sigma_spin.setValue(0.1)
-        self.sigma_spin.setToolTip("σ of the fixed-variance Gaussian likelihood, in pixel units")
         model_box = QGroupBox("Model")
         model_form = QFormLayout(model_box)
-        model_form.addRow("Model:", self.model_combo)
-        model_form.addRow("Network:", self.arch_combo)
-        model_form.addRow("Likelihood:", self.likelihood_combo)
-        model_form.addRow("Gaussian σ:", self.sigma_spin)
-        model_form.addRow("Latent dimensions:", self.latent_spin)
-        model_form.addRow("Hidden width:", self.hidden_spin)
+        for name in ("model", "arch", "likelihood", "sigma", "latent_dim", "hidden_dim"):
+            model_form.addRow(label(ModelConfig, name), self.fields[name])
         self.model_card = QLabel()
         self.model_card.setWordWrap(True)
         model_form.addRow(self.model_card)
         train_box = QGroupBox("Training")
         train_form = QFormLayout(train_box)
-        train_form.addRow("β (KL weight):", self.beta_spin)
-        train_form.addRow("Learning rate:", self.lr_spin)
-        train_form.addRow("Batch size:", self.batch_spin)
-        train_form.addRow("Epochs:", self.epochs_spin)
-        train_form.addRow("Seed:", self.seed_spin)
-        train_form.addRow("Device:", self.device_combo)
-        train_form.addRow("Precision:", self.precision_combo)
-        self.warmup_spin = QSpinBox()
-        self.warmup_spin.setRange(0, 10_000_000)
-        self.warmup_spin.setSuffix(" steps")
-        self.warmup_spin.setSpecialValueText("none")
-        self.warmup_spin.setToolTip("KL warm-up: the KL weight rises linearly from 0 to β over these steps")
-        self.free_bits_spin = QDoubleSpinBox()
-        self.free_bits_spin.setRange(0.0, 10.0)
-        self.free_bits_spin.setSingleStep(0.05)
-        self.free_bits_spin.setDecimals(2)
-        self.free_bits_spin.setSpecialValueText("none")
-        self.free_bits_spin.setToolTip("Free bits: nats per latent dimension that the KL term does not penalise")
-        self.iw_k_spin = QSpinBox()
-        self.iw_k_spin.setRange(1, 5000)
-        self.iw_k_spin.setToolTip("1: train on the ELBO; k > 1: train on the importance-weighted bound (IWAE)")
-        self.eval_iw_spin = QSpinBox()
-        self.eval_iw_spin.setRange(0, 5000)
-        self.eval_iw_spin.setSpecialValueText("off")
-        self.eval_iw_spin.setToolTip("Estimate log p(x) with K importance samples after each epoch")
-        self.eval_images_spin = QSpinBox()
-        self.eval_images_spin.setRange(1, 100_000)
-        self.eval_images_spin.setValue(500)
-        self.eval_images_spin.setSuffix(" test images")
+        for name in ("beta", "lr", "batch_size", "epochs", "seed", "device", "precision", "kl_warmup", "free_bits",
+                     "iw_k"):
+            train_form.addRow(label(TrainConfig, name), self.fields[name])
         eval_row = QHBoxLayout()
         eval_row.addWidget(self.eval_iw_spin, 1)
         eval_row.addWidget(self.eval_images_spin, 1)
-        train_form.addRow("KL warm-up:", self.warmup_spin)
-        train_form.addRow("Free bits:", self.free_bits_spin)
-        train_form.addRow("IWAE samples:", self.iw_k_spin)
-        train_form.addRow("log p(x) estimate, K:", eval_row)
+        train_form.addRow(label(TrainConfig, "eval_iw"), eval_row)
         self.autosave_spin = QSpinBox()
         self.autosave_spin.setRange(0, 240)
         self.autosave_spin.setValue(5)
@@ -227,11 +156,17 @@ class TrainingPanel(QWidget):
         layout.addWidget(data_box)
         layout.addWidget(model_box)
         layout.addWidget(train_box)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.speed_label)
-        layout.addWidget(self.error_label)
         layout.addStretch(1)
+        #: Train / Continue / Pause / Stop, the progress and the error banner: the window
+        #: pins this strip below the scrolling form, so it is always in view
+        self.controls = QWidget()
+        self.controls.setObjectName("training-controls")
+        strip = QVBoxLayout(self.controls)
+        strip.setContentsMargins(6, 4, 6, 6)
+        strip.addLayout(buttons)
+        strip.addWidget(self.progress)
+        strip.addWidget(self.speed_label)
+        strip.addWidget(self.error_label)
 
         self.train_button.clicked.connect(self.train_requested)
         self.continue_button.clicked.connect(self.continue_requested)
@@ -280,34 +215,16 @@ class TrainingPanel(QWidget):
     def model_config(
         self, input_shape: tuple[int, int, int] | None = None, n_classes: int | None = None
     ) -> ModelConfig:
-        """The form's model; raises ValueError for a combination that does not exist."""
-        model = self.model_combo.currentData()
-        return ModelConfig(
-            input_shape=tuple(input_shape or self._input_shape),
-            latent_dim=self.latent_spin.value(),
-            hidden_dim=self.hidden_spin.value(),
-            model=model,
-            arch=self.arch_combo.currentData(),
-            likelihood=self.likelihood_combo.currentData(),
-            sigma=self.sigma_spin.value(),
-            n_classes=(self._n_classes if n_classes is None else n_classes) if model == "cvae" else 0,
-        )
+        """The form's model, for images of ``input_shape`` ``(C, H, W)`` (the dataset's
+        by default); raises ValueError for a combination that does not exist."""
+        values = {f.name: value(self.fields[f.name]) for f in fields_of(ModelConfig, form=True)}
+        n = self._n_classes if n_classes is None else n_classes
+        return ModelConfig(input_shape=tuple(input_shape or self._input_shape),
+                           n_classes=n if values["model"] == "cvae" else 0, **values)
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs_spin.value(),
-            batch_size=self.batch_spin.value(),
-            lr=self.lr_spin.value(),
-            beta=self.beta_spin.value(),
-            seed=self.seed_spin.value(),
-            device=self.device_combo.currentData(),
-            precision=self.precision_combo.currentData(),
-            kl_warmup=self.warmup_spin.value(),
-            free_bits=self.free_bits_spin.value(),
-            iw_k=self.iw_k_spin.value(),
-            eval_iw=self.eval_iw_spin.value(),
-            eval_iw_images=self.eval_images_spin.value(),
-        )
+        """The form's training settings (every :class:`TrainConfig` field)."""
+        return TrainConfig(**{f.name: value(self.fields[f.name]) for f in fields_of(TrainConfig, form=True)})
 
     def _update_model_card(self) -> None:
         self.sigma_spin.setEnabled(self.likelihood_combo.currentData() == "gaussian")
@@ -326,23 +243,11 @@ class TrainingPanel(QWidget):
 
     # -- state -----------------------------------------------------------------------------
     def show_configs(self, model_config: ModelConfig, train_config: TrainConfig) -> None:
-        """Set the form to an opened model's settings."""
-        for combo, value in ((self.model_combo, model_config.model), (self.arch_combo, model_config.arch),
-                             (self.likelihood_combo, model_config.likelihood)):
-            combo.setCurrentIndex(max(0, combo.findData(value)))
-        self.sigma_spin.setValue(model_config.sigma)
-        self.latent_spin.setValue(model_config.latent_dim)
-        self.hidden_spin.setValue(model_config.hidden_dim)
-        self.warmup_spin.setValue(train_config.kl_warmup)
-        self.free_bits_spin.setValue(train_config.free_bits)
-        self.iw_k_spin.setValue(train_config.iw_k)
-        self.eval_iw_spin.setValue(train_config.eval_iw)
-        self.eval_images_spin.setValue(train_config.eval_iw_images)
-        self.beta_spin.setValue(train_config.beta)
-        self.lr_spin.setValue(train_config.lr)
-        self.batch_spin.setValue(train_config.batch_size)
-        self.epochs_spin.setValue(train_config.epochs)
-        self.seed_spin.setValue(train_config.seed)
+        """Set every field of the form to an opened model's settings (a device this
+        machine lacks stays as chosen)."""
+        for config in (model_config, train_config):
+            for f in fields_of(type(config), form=True):
+                set_value(self.fields[f.name], getattr(config, f.name))
 
     def autosave_settings(self) -> tuple[float, int]:
         """``(every_s, keep)``: seconds between timed autosaves (0: epoch ends only) and how many to keep."""
@@ -368,48 +273,38 @@ class TrainingPanel(QWidget):
         done = (batch.epoch - 1) * batch.steps_per_epoch + batch.step_in_epoch
         self.progress.setRange(0, batch.total_steps)
         self.progress.setValue(done)
+        evaluating = " · evaluating on the test split…" if batch.step_in_epoch == batch.steps_per_epoch else ""
         self.progress.setFormat(
-            f"Epoch {batch.epoch}/{epochs} · step {done}/{batch.total_steps} (%p%)"
+            f"Epoch {batch.epoch}/{epochs} · step {done}/{batch.total_steps} (%p%){evaluating}"
         )
         remaining = (batch.total_steps - done) * batch_size
         eta = remaining / batch.samples_per_s if batch.samples_per_s > 0 else 0.0
         self.speed_label.setText(f"{batch.samples_per_s:,.0f} samples/s · ETA {format_duration(eta)}")
 
     # -- remembered settings ---------------------------------------------------------------
-    def _widgets(self):
+    def _widgets(self) -> dict[str, QWidget]:
+        """Remembered widgets by settings key: the config fields under their field names."""
         return {
-            "dataset": self.dataset_combo, "shapes_count": self.shapes_spin, "latent": self.latent_spin,
-            "hidden": self.hidden_spin,
-            "beta": self.beta_spin, "lr": self.lr_spin, "batch": self.batch_spin, "epochs": self.epochs_spin,
-            "seed": self.seed_spin, "device": self.device_combo, "precision": self.precision_combo,
-            "autosave_minutes": self.autosave_spin, "autosave_keep": self.keep_spin,
-            "model": self.model_combo, "arch": self.arch_combo, "likelihood": self.likelihood_combo,
-            "sigma": self.sigma_spin, "kl_warmup": self.warmup_spin, "free_bits": self.free_bits_spin,
-            "iw_k": self.iw_k_spin, "eval_iw": self.eval_iw_spin, "eval_iw_images": self.eval_images_spin,
+            "dataset": self.dataset_combo, "shapes_count": self.shapes_spin,
+            "autosave_minutes": self.autosave_spin, "autosave_keep": self.keep_spin, **self.fields,
         }
 
     def save_settings(self) -> None:
         if self.settings is None:
             return
         for key, w in self._widgets().items():
-            value = w.currentData() if isinstance(w, QComboBox) else w.value()
-            self.settings.setValue(f"form/{key}", value)
+            self.settings.setValue(f"form/{key}", value(w))
 
     def _restore(self) -> None:
         if self.settings is None:
             return
         for key, w in self._widgets().items():
-            value = self.settings.value(f"form/{key}")
-            if value is None:
+            stored = self.settings.value(f"form/{key}")
+            if stored is None and key in OLD_SETTINGS_KEYS:  # written by vaegui 0.1
+                stored = self.settings.value(f"form/{OLD_SETTINGS_KEYS[key]}")
+            if stored is None:
                 continue
             try:
-                if isinstance(w, QComboBox):
-                    i = w.findData(value)
-                    if i >= 0:
-                        w.setCurrentIndex(i)
-                elif isinstance(w, QDoubleSpinBox):
-                    w.setValue(float(value))
-                else:
-                    w.setValue(int(value))
+                set_value(w, stored)
             except (TypeError, ValueError):
                 continue  # a damaged settings file must not stop the app
