@@ -131,7 +131,7 @@ def test_gui_checkpoint_resumes_headless_and_cli_checkpoint_opens_in_gui(qtbot, 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["epoch"] == 2
     assert window.open_model(str(tmp_path / "cli.vae"))
-    assert window.controller.state[1]["position"]["epoch"] == 2
+    assert window.controller.state.position.epoch == 2
     assert "Opened cli.vae: 2 epochs" in window.statusBar().currentMessage()
 
 
@@ -192,8 +192,8 @@ def test_non_finite_loss_keeps_the_last_finite_weights_and_continue_with_lower_l
     close_messages()
     state = window.controller.state
     assert state is not None and window.form.continue_button.isEnabled()
-    assert all(torch.isfinite(torch.from_numpy(v)).all() for k, v in state[0].items() if k.startswith("model."))
-    assert window.handle.version == state[1]["position"]["version"]  # the panels show the restored weights
+    assert all(torch.isfinite(v).all() for v in state.weights().values())
+    assert window.handle.version == state.position.version  # the panels show the restored weights
     window.form.lr_spin.setValue(0.001)
     qtbot.mouseClick(window.form.continue_button, Qt.MouseButton.LeftButton)
     wait_finished(qtbot, window)
@@ -236,7 +236,7 @@ def test_crashed_session_is_offered_for_restore(qtbot, settings, tmp_path):
     assert box is not None and "did not close normally" in box.text()
     box.button(QMessageBox.StandardButton.Yes).click()
     qtbot.waitUntil(lambda: w.handle.ready, timeout=5000)
-    assert w.controller.state[1]["position"]["epoch"] == 1
+    assert w.controller.state.position.epoch == 1
     assert w.offer_recovery() is None  # offered once only
     w.close()
 

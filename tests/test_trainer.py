@@ -154,7 +154,9 @@ def test_non_finite_goes_back_to_a_good_state_then_continues_with_a_lower_lr(dig
 
 def test_the_training_process_reports_out_of_memory_and_returns_its_state(digits, monkeypatch):
     import models.trainer as trainer_module
-    from vaegui.trainproc import dataset_to_arrays, run_job
+    from models.state import dataset_to_arrays
+    from vaegui.protocol import Failed, Idle, Job, State
+    from vaegui.trainproc import run_job
 
     calls = {"n": 0}
     real = trainer_module.objective_terms
@@ -167,17 +169,13 @@ def test_the_training_process_reports_out_of_memory_and_returns_its_state(digits
 
     monkeypatch.setattr(trainer_module, "objective_terms", objective_terms_then_oom)
     sent = []
-    job = {
-        "model": ModelConfig(input_shape=digits.image_shape, latent_dim=2, hidden_dim=16).to_dict(),
-        "train": TrainConfig(epochs=1).to_dict(),
-        "data": dataset_to_arrays(digits),
-    }
+    job = Job(ModelConfig(input_shape=digits.image_shape, latent_dim=2, hidden_dim=16), TrainConfig(epochs=1),
+              dataset_to_arrays(digits))
     run_job(job, sent.append, threading.Event(), threading.Event())
-    kinds = [m[0] for m in sent]
-    failed = [m for m in sent if m[0] == "failed"]
-    assert failed and "out of memory" in failed[0][1] and "smaller batch size" in failed[0][1]
-    assert kinds[-2:] == ["state", "idle"]
-    assert sent[-2][2]["position"]["step"] == 2
+    failed = [m for m in sent if isinstance(m, Failed)]
+    assert failed and "out of memory" in failed[0].message and "smaller batch size" in failed[0].message
+    assert [type(m) for m in sent[-2:]] == [State, Idle]
+    assert sent[-2].state.position.step == 2
 
 
 def test_streamed_training_data_gives_the_same_model(digits):

@@ -409,12 +409,10 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
 
     def _on_state_ready(self) -> None:
         self.dirty = True
-        arrays, info = self.controller.state
-        position = info["position"]
-        self.plots.truncate(int(position["step"]))
-        if int(position["version"]) < self.handle.version:  # training went back to a known-good state
-            weights = {k[len("model."):]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model.")}
-            self.handle.load_snapshot(int(position["version"]), weights, force=True)
+        state = self.controller.state
+        self.plots.truncate(state.position.step)
+        if state.position.version < self.handle.version:  # training went back to a known-good state
+            self.handle.load_snapshot(state.position.version, state.weights(), force=True)
         self._refresh_actions()
 
     def _running_changed(self, running: bool) -> None:

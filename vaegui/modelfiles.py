@@ -20,11 +20,12 @@ from models.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from models.config import ModelConfig, TrainConfig, fields_of
+from models.config import TrainConfig, fields_of
 from models.data import DATASETS
+from models.state import TrainingState
 from models.trainer import EpochEnd
+from vaegui.protocol import AutosaveSettings
 from vaegui.recovery import crashed_sessions, mark_offered
-from vaegui.trainproc import state_from_arrays, state_to_arrays
 from vaegui.widgets import show_message
 
 MODEL_FILTER = f"vaegui models (*{SUFFIX})"
@@ -147,7 +148,7 @@ class ModelFileActions:
         self.form.show_configs(c.model_config, c.train_config)
         self.handle.new_model(c.model_config)
         self.handle.load_snapshot(int(c.info.get("position", {}).get("version", 0)), c.weights)
-        self.controller.state = (state_to_arrays(c.tensors), c.info)
+        self.controller.state = TrainingState.from_tensors(c.tensors, c.info)
         self.train_config = c.train_config
         self._show_history(c.info)
         self.model_path, self.dirty = str(path), False
@@ -191,8 +192,8 @@ class ModelFileActions:
                 return False
         if not path.endswith(SUFFIX):
             path += SUFFIX
-        arrays, info = self.controller.state
-        info = dict(info)
+        state = self.controller.state
+        info = dict(state.info)
         x = self.plots.steps.data
         if len(x):
             info["step_metrics"] = {
@@ -201,7 +202,7 @@ class ModelFileActions:
                 "loss": self.plots.loss.data.tolist(),
             }
         try:
-            save_checkpoint(path, state_from_arrays(arrays), info)
+            save_checkpoint(path, state.tensors(), info)
         except CheckpointError as exc:
             show_message(self, QMessageBox.Icon.Critical, "Save model", f"{exc}\nNothing was overwritten.")
             return False
@@ -247,25 +248,21 @@ class ModelFileActions:
         """Train the current model further, up to the form's epoch count in total."""
         if self.controller.running or self.controller.state is None or self.handle.dataset is None:
             return
-        arrays, info = self.controller.state
-        done = int(info["position"]["epoch"])
-        step_in_epoch = int(info["position"]["step_in_epoch"])
-        steps_per_epoch = -(-int(info["dataset"]["n_train"]) // int(info["train_config"]["batch_size"]))
-        finished = step_in_epoch in (0, steps_per_epoch) and int(info["position"]["perm_epoch"]) == done
+        state = self.controller.state
+        done, finished = state.position.epoch, state.at_epoch_end
         if self.form.epochs_spin.value() <= done and finished:
             self.form.show_error(f"The model has trained {done} epochs: set Epochs above {done} to continue.")
             return
-        saved = TrainConfig.from_dict(info["train_config"])
-        config = resumed_config(saved, self.form.train_config())
+        config = resumed_config(state.train_config, self.form.train_config())
         config = dataclasses.replace(config, epochs=max(config.epochs, done + (0 if finished else 1)))
-        model_config = ModelConfig.from_dict(info["model_config"])
+        model_config = state.model_config
         self.form.show_error("")
         self.last_error = ""
         if not self._resources_ok(model_config, config):
             return
         self.train_config = config
         self.last_done = None
-        self.controller.start(model_config, config, self.handle.dataset, resume=(arrays, info),
+        self.controller.start(model_config, config, self.handle.dataset, resume=state,
                               autosave=self._autosave_job())
         self.form.progress.setRange(0, 0)
         self.form.progress.setFormat("Resuming…")
@@ -289,7 +286,7 @@ class ModelFileActions:
             action.setEnabled(not running)
         self.continue_action.setEnabled(has_state and not running)
 
-    def _autosave_job(self) -> dict | None:
+    def _autosave_job(self) -> AutosaveSettings | None:
         """Where and how often the run autosaves; None (and a note in the status bar)
         when the session folder cannot be written, checked before the run starts."""
         if self.session is not None:
@@ -304,7 +301,7 @@ class ModelFileActions:
                 self.autosave_label.setToolTip(f"Autosave is off for this run: {self.autosave_problem}")
             return None
         every_s, keep = self.form.autosave_settings()
-        return {"folder": str(self.session.path), "keep": keep, "every_s": every_s}
+        return AutosaveSettings(str(self.session.path), keep=keep, every_s=every_s)
 
     # -- closing and recovery --------------------------------------------------------------
     def confirm_close(self) -> bool:

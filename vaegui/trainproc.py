@@ -13,20 +13,8 @@ work of the window preempts one OpenMP thread and stalls the others at their
 barriers (measured: 2 threads beside the window gave 24-31k samples/s, 1 thread
 34-41k, on 2 cores).
 
-This module imports no Qt: it is what the spawned child runs. Messages sent to
-the parent are tuples of plain data:
-
-    ("started", device, precision, steps_per_epoch, total_steps)
-    ("steps", StepBatch)            throttled to ~20 per second
-    ("snapshot", version, {name: numpy array})   ~4 per second and at each epoch end
-    ("epoch", EpochEnd)
-    ("done", TrainingDone)
-    ("failed", message, traceback)
-    ("state", arrays, info)         the full training state, when a run ends
-    ("autosaved", path), ("autosave_failed", reason)
-    ("ready",)                      the process has started (read and dropped by the window)
-    ("idle",)                       the job is over, whatever happened
-    ("exit",)                       the process is about to end
+This module imports no Qt: it is what the spawned child runs. It speaks the typed
+messages of :mod:`vaegui.protocol`.
 """
 
 from __future__ import annotations
@@ -36,9 +24,23 @@ import threading
 import time
 import traceback
 
-from models.config import ModelConfig, TrainConfig
-from models.data import ImageDataset
+from models.state import TrainingState, dataset_from_arrays, tensors_to_arrays
 from models.trainer import EpochEnd, NonFiniteLossError, StepBatch, Trainer, TrainingDone, resolve_precision
+from vaegui.protocol import (
+    Autosaved,
+    AutosaveFailed,
+    Done,
+    Epoch,
+    Exit,
+    Failed,
+    Idle,
+    Job,
+    Ready,
+    Snapshot,
+    Started,
+    State,
+    Steps,
+)
 
 
 def merge_steps(batches: list[StepBatch]) -> StepBatch:
@@ -58,91 +60,57 @@ def merge_steps(batches: list[StepBatch]) -> StepBatch:
     )
 
 
-def dataset_to_arrays(data: ImageDataset) -> dict:
-    """A picklable, framework-neutral copy of a dataset (numpy arrays)."""
-    return {
-        "name": data.name,
-        "train_x": data.train_x.numpy(),
-        "train_y": data.train_y.numpy(),
-        "test_x": data.test_x.numpy(),
-        "test_y": data.test_y.numpy(),
-        "class_names": tuple(data.class_names),
-    }
-
-
-def dataset_from_arrays(arrays: dict) -> ImageDataset:
-    import torch
-
-    return ImageDataset(
-        name=arrays["name"],
-        train_x=torch.from_numpy(arrays["train_x"]),
-        train_y=torch.from_numpy(arrays["train_y"]),
-        test_x=torch.from_numpy(arrays["test_x"]),
-        test_y=torch.from_numpy(arrays["test_y"]),
-        class_names=arrays["class_names"],
-    )
-
-
-def state_to_arrays(tensors: dict) -> dict:
-    """Training-state tensors → numpy arrays (plain data for the queue)."""
-    return {k: v.numpy() for k, v in tensors.items()}
-
-
-def state_from_arrays(arrays: dict) -> dict:
-    import torch
-
-    return {k: torch.from_numpy(v) for k, v in arrays.items()}
-
-
 def _is_out_of_memory(exc: BaseException) -> bool:
     import torch
 
     return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in str(exc).lower()
 
 
-def run_job(job: dict, send, stop_event, run_event, metrics_interval=0.05, snapshot_interval=0.25) -> None:
-    """Train one job and report through ``send(message)``; never raises.
+def run_job(job: Job, send, stop_event, run_event, metrics_interval=0.05, snapshot_interval=0.25) -> None:
+    """Train one :class:`~vaegui.protocol.Job` and report through ``send(message)``;
+    never raises.
 
-    ``job`` holds the configs (``model``, ``train``), the ``data`` arrays, optionally a
-    ``resume`` training state (``arrays``, ``info``) and ``autosave`` settings
-    (``folder``, ``keep``, ``every_s``). Whenever a trainer existed, its full state
-    is sent back as ``("state", arrays, info)`` before ``("idle",)``, whatever
+    Whenever a trainer existed, its full state is sent back as a
+    :class:`~vaegui.protocol.State` before :class:`~vaegui.protocol.Idle`, whatever
     ended the run, so the window can save or continue it.
     """
     from models.checkpoint import CheckpointError, autosave
 
     pending: list[StepBatch] = []
     trainer = None
-    autosave_cfg = job.get("autosave") or {}
+    settings = job.autosave
 
     def save_auto() -> None:
-        if not autosave_cfg.get("folder"):
+        if settings is None or not settings.folder:
             return
         try:
             with WRITE_LOCK:
-                path = autosave(autosave_cfg["folder"], *trainer.export_state(), keep=int(autosave_cfg.get("keep", 3)))
-            send(("autosaved", str(path)))
+                path = autosave(settings.folder, *trainer.export_state(), keep=settings.keep)
+            send(Autosaved(str(path)))
         except CheckpointError as exc:  # a full disk must not stop training
-            send(("autosave_failed", str(exc)))
+            send(AutosaveFailed(str(exc)))
+
+    def flush() -> None:
+        nonlocal pending
+        if pending:
+            send(Steps(merge_steps(pending)))
+            pending = []
 
     try:
-        model_cfg = ModelConfig.from_dict(job["model"])
-        train_cfg = TrainConfig.from_dict(job["train"])
-        trainer = Trainer(
-            model_cfg, train_cfg, dataset_from_arrays(job["data"]), stop_event=stop_event, run_event=run_event
-        )
-        if job.get("resume"):
-            trainer.load_state(state_from_arrays(job["resume"]["arrays"]), job["resume"]["info"])
-        precision = resolve_precision(train_cfg.precision, trainer.device)
-        total = trainer.steps_per_epoch * train_cfg.epochs
-        send(("started", str(trainer.device), precision, trainer.steps_per_epoch, total))
+        trainer = Trainer(job.model, job.train, dataset_from_arrays(job.data), stop_event=stop_event,
+                          run_event=run_event)
+        if job.resume is not None:
+            trainer.load_state(job.resume.tensors(), job.resume.info)
+        precision = resolve_precision(job.train.precision, trainer.device)
+        send(Started(str(trainer.device), precision, trainer.steps_per_epoch,
+                     trainer.steps_per_epoch * job.train.epochs))
 
         def snapshot() -> None:
             version, state = trainer.snapshot()
-            send(("snapshot", version, {k: v.numpy() for k, v in state.items()}))
+            send(Snapshot(version, tensors_to_arrays(state)))
 
         snapshot()
-        every_s = float(autosave_cfg.get("every_s") or 0)
+        every_s = float(settings.every_s) if settings is not None else 0.0
         last_metrics = last_snapshot = last_autosave = time.perf_counter()
         for event in trainer.run():
             now = time.perf_counter()
@@ -150,8 +118,8 @@ def run_job(job: dict, send, stop_event, run_event, metrics_interval=0.05, snaps
                 pending.append(event)
                 # the epoch's last steps go out at once: the evaluation that follows may take a while
                 if now - last_metrics >= metrics_interval or event.step_in_epoch == event.steps_per_epoch:
-                    send(("steps", merge_steps(pending)))
-                    pending, last_metrics = [], now
+                    flush()
+                    last_metrics = now
                 if now - last_snapshot >= snapshot_interval:
                     snapshot()
                     last_snapshot = now
@@ -159,37 +127,33 @@ def run_job(job: dict, send, stop_event, run_event, metrics_interval=0.05, snaps
                     save_auto()
                     last_autosave = now
                 continue
-            if pending:
-                send(("steps", merge_steps(pending)))
-                pending = []
+            flush()
             if isinstance(event, EpochEnd):
                 snapshot()
                 last_snapshot = now
-                send(("epoch", event))
+                send(Epoch(event))
                 save_auto()
                 last_autosave = time.perf_counter()
             elif isinstance(event, TrainingDone):
                 snapshot()
-                send(("done", event))
+                send(Done(event))
     except NonFiniteLossError as exc:
-        if pending:
-            send(("steps", merge_steps(pending)))
-        send(("failed", f"{exc}, then press Continue.", ""))
+        flush()
+        send(Failed(f"{exc}, then press Continue."))
     except Exception as exc:  # every error must reach the window, not end the process
         if _is_out_of_memory(exc):
             where = "the GPU" if "cuda" in str(exc).lower() else "this computer"
-            send(("failed", f"out of memory on {where}: try a smaller batch size or hidden width",
-                  traceback.format_exc()))
+            send(Failed(f"out of memory on {where}: try a smaller batch size or hidden width",
+                        traceback.format_exc()))
         else:
-            send(("failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+            send(Failed(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     finally:
         if trainer is not None:
             try:
-                tensors, info = trainer.export_state()
-                send(("state", state_to_arrays(tensors), info))
+                send(State(TrainingState.from_tensors(*trainer.export_state())))
             except Exception as exc:  # the window keeps its last snapshot
-                send(("failed", f"could not read the training state back: {exc}", traceback.format_exc()))
-        send(("idle",))
+                send(Failed(f"could not read the training state back: {exc}", traceback.format_exc()))
+        send(Idle())
 
 
 def child_threads() -> int:
@@ -251,10 +215,10 @@ def child_main(jobs, events, stop_event, run_event, threads: int | None = None) 
     watch_parent(stop_event, run_event)
     torch.set_num_threads(threads or child_threads())
 
-    events.put(("ready",))
+    events.put(Ready())
     while True:
         job = jobs.get()
         if job is None:
-            events.put(("exit",))
+            events.put(Exit())
             return
         run_job(job, events.put, stop_event, run_event)

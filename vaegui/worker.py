@@ -20,8 +20,26 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset
+from models.state import TrainingState, dataset_to_arrays
 from models.trainer import EpochEnd, StepBatch
-from vaegui.trainproc import child_main, dataset_to_arrays, merge_steps
+from vaegui.protocol import (
+    Autosaved,
+    AutosaveFailed,
+    AutosaveSettings,
+    Done,
+    Epoch,
+    Exit,
+    Failed,
+    Idle,
+    Job,
+    ProtocolError,
+    Ready,
+    Snapshot,
+    Started,
+    State,
+    Steps,
+)
+from vaegui.trainproc import child_main, merge_steps
 
 
 def _read_messages(events, inbox: queue.SimpleQueue) -> None:
@@ -31,7 +49,7 @@ def _read_messages(events, inbox: queue.SimpleQueue) -> None:
             msg = events.get()
         except (EOFError, OSError, ValueError):
             return
-        if msg == ("exit",):
+        if isinstance(msg, Exit):
             return
         inbox.put(msg)
 
@@ -78,8 +96,8 @@ class TrainingController(QObject):
         self.history: list[EpochEnd] = []
         self.device = ""
         self.precision = ""
-        #: ``(arrays, info)``: the training state (numpy) sent back when the last run ended
-        self.state: tuple[dict, dict] | None = None
+        #: the resumable state sent back when the last run ended (or of the model opened)
+        self.state: TrainingState | None = None
         self._poll = QTimer(self)
         self._poll.setInterval(30)
         self._poll.timeout.connect(self.poll)
@@ -109,11 +127,11 @@ class TrainingController(QObject):
         model_config: ModelConfig,
         train_config: TrainConfig,
         data: ImageDataset,
-        resume: tuple[dict, dict] | None = None,
-        autosave: dict | None = None,
+        resume: TrainingState | None = None,
+        autosave: AutosaveSettings | None = None,
     ) -> None:
-        """Train in the child: a new model, or ``resume`` = ``(arrays, info)`` continued
-        to ``train_config.epochs`` in total. ``autosave``: ``folder``, ``keep``, ``every_s``.
+        """Train in the child: a new model, or ``resume`` continued to
+        ``train_config.epochs`` in total, autosaving as ``autosave`` says.
 
         Raises:
             RuntimeError: if a run is already in progress.
@@ -126,12 +144,7 @@ class TrainingController(QObject):
         self.history = []
         self.last_step = 0
         self.steps_per_epoch = self.total_steps = 0
-        job = {"model": model_config.to_dict(), "train": train_config.to_dict(), "data": dataset_to_arrays(data)}
-        if resume is not None:
-            job["resume"] = {"arrays": resume[0], "info": resume[1]}
-        if autosave:
-            job["autosave"] = dict(autosave)
-        self._jobs.put(job)
+        self._jobs.put(Job(model_config, train_config, dataset_to_arrays(data), resume, autosave))
         self.running = True
         self._poll.start()
         self.running_changed.emit(True)
@@ -166,42 +179,47 @@ class TrainingController(QObject):
                 msg = self._inbox.get(timeout=block_s) if block_s else self._inbox.get_nowait()
             except queue.Empty:
                 break
-            kind = msg[0]
-            if kind == "steps":
-                pending.append(msg[1])
+            if isinstance(msg, Steps):
+                pending.append(msg.batch)
                 continue
             if pending:  # keep the order: steps before an epoch end or a failure
                 self._emit_steps(pending)
                 pending = []
-            if kind == "snapshot":
-                newest_snapshot = msg
-            elif kind == "started":
-                _, self.device, self.precision, self.steps_per_epoch, self.total_steps = msg
-                self.started.emit(self.device, self.precision)
-            elif kind == "epoch":
-                self.history.append(msg[1])
-                self.epoch_end.emit(msg[1])
-            elif kind == "done":
-                if newest_snapshot is not None:
-                    self.snapshot.emit(newest_snapshot[1], newest_snapshot[2])
-                    newest_snapshot = None
-                self.finished.emit(msg[1])
-            elif kind == "failed":
-                self.failed.emit(msg[1], msg[2])
-            elif kind == "state":
-                self.state = (msg[1], msg[2])
-                self.state_ready.emit()
-            elif kind == "autosaved":
-                self.autosaved.emit(msg[1])
-            elif kind == "autosave_failed":
-                self.autosave_failed.emit(msg[1])
-            elif kind == "idle":
-                ended = True
-                break
+            match msg:
+                case Snapshot():
+                    newest_snapshot = msg
+                case Started(device=device, precision=precision):
+                    self.device, self.precision = device, precision
+                    self.steps_per_epoch, self.total_steps = msg.steps_per_epoch, msg.total_steps
+                    self.started.emit(device, precision)
+                case Epoch(end=end):
+                    self.history.append(end)
+                    self.epoch_end.emit(end)
+                case Done(done=done):
+                    if newest_snapshot is not None:
+                        self.snapshot.emit(newest_snapshot.version, newest_snapshot.weights)
+                        newest_snapshot = None
+                    self.finished.emit(done)
+                case Failed(message=message, details=details):
+                    self.failed.emit(message, details)
+                case State(state=state):
+                    self.state = state
+                    self.state_ready.emit()
+                case Autosaved(path=path):
+                    self.autosaved.emit(path)
+                case AutosaveFailed(reason=reason):
+                    self.autosave_failed.emit(reason)
+                case Ready():
+                    pass
+                case Idle():
+                    ended = True
+                    break
+                case _:
+                    raise ProtocolError(f"unknown message from the training process: {msg!r:.200}")
         if pending:
             self._emit_steps(pending)
         if newest_snapshot is not None:
-            self.snapshot.emit(newest_snapshot[1], newest_snapshot[2])
+            self.snapshot.emit(newest_snapshot.version, newest_snapshot.weights)
         if not ended and self.running and self._process is not None and not self._process.is_alive():
             # Give the reader a moment for the messages the child wrote before it died.
             now = time.monotonic()

@@ -1,0 +1,124 @@
+"""Plain-data forms of what crosses a process boundary: a run's resumable
+:class:`TrainingState`, and datasets and tensors as numpy arrays (the only
+numpy/torch conversions of the app live here).
+
+Everything in this module is picklable without torch objects, so it travels over a
+``multiprocessing`` queue as plain arrays and JSON-like dicts.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from models.config import ModelConfig, TrainConfig
+from models.data import ImageDataset
+
+
+def tensors_to_arrays(tensors: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """CPU tensors → numpy arrays sharing their memory (``{name: (…)}`` → same shapes)."""
+    return {k: v.detach().cpu().numpy() for k, v in tensors.items()}
+
+
+def arrays_to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """numpy arrays → CPU tensors sharing their memory."""
+    return {k: torch.from_numpy(v) for k, v in arrays.items()}
+
+
+def dataset_to_arrays(data: ImageDataset) -> dict:
+    """A picklable, framework-neutral copy of a dataset: images ``(N, C, H, W)`` (uint8,
+    or float32 pixels in [0, 1]), labels ``(N,)``, the name and the class names."""
+    return {
+        "name": data.name,
+        "train_x": data.train_x.numpy(),
+        "train_y": data.train_y.numpy(),
+        "test_x": data.test_x.numpy(),
+        "test_y": data.test_y.numpy(),
+        "class_names": tuple(data.class_names),
+    }
+
+
+def dataset_from_arrays(arrays: dict) -> ImageDataset:
+    """The inverse of :func:`dataset_to_arrays` (the arrays are shared, not copied)."""
+    return ImageDataset(
+        name=arrays["name"],
+        train_x=torch.from_numpy(arrays["train_x"]),
+        train_y=torch.from_numpy(arrays["train_y"]),
+        test_x=torch.from_numpy(arrays["test_x"]),
+        test_y=torch.from_numpy(arrays["test_y"]),
+        class_names=arrays["class_names"],
+    )
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a run stands: epochs completed, global step, weight version, the epoch
+    whose data order is drawn, and steps done in it."""
+
+    epoch: int
+    step: int
+    version: int
+    perm_epoch: int
+    step_in_epoch: int
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    """Everything needed to resume a run exactly, as plain data: what
+    :meth:`models.trainer.Trainer.export_state` returns and a checkpoint holds.
+
+    Attributes:
+        arrays: ``model.*`` weights, ``optimizer.<i>.<name>`` Adam moments and step
+            counts, ``rng.generator`` and ``data.permutation``, as numpy arrays.
+        info: the JSON description (configs, dataset spec, position, history, ...),
+            checked by :func:`models.checkpoint.check_info` when read from a file.
+    """
+
+    arrays: dict
+    info: dict
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], info: dict) -> TrainingState:
+        return cls(tensors_to_arrays(tensors), info)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The arrays as CPU tensors (shared memory), for the trainer or a checkpoint."""
+        return arrays_to_tensors(self.arrays)
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The model's ``state_dict`` (the ``model.`` prefix removed)."""
+        return {k[len("model."):]: torch.from_numpy(v) for k, v in self.arrays.items() if k.startswith("model.")}
+
+    @functools.cached_property
+    def model_config(self) -> ModelConfig:
+        return ModelConfig.from_dict(self.info["model_config"])
+
+    @functools.cached_property
+    def train_config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.info["train_config"])
+
+    @functools.cached_property
+    def position(self) -> Position:
+        pos = self.info.get("position", {})
+        return Position(*(int(pos.get(k, 0)) for k in ("epoch", "step", "version", "perm_epoch", "step_in_epoch")))
+
+    @functools.cached_property
+    def steps_per_epoch(self) -> int:
+        """Steps in one epoch: the training split's size over the batch size, rounded up."""
+        return -(-int(self.info["dataset"]["n_train"]) // self.train_config.batch_size)
+
+    @property
+    def at_epoch_end(self) -> bool:
+        """True when the run stopped between two epochs (not in the middle of one)."""
+        p = self.position
+        return p.step_in_epoch in (0, self.steps_per_epoch) and p.perm_epoch == p.epoch
+
+    @property
+    def history(self) -> list:
+        """The per-epoch :class:`~models.trainer.EpochEnd` records."""
+        from models.trainer import EpochEnd
+
+        return [EpochEnd(**e) for e in self.info.get("history", [])]
