@@ -132,6 +132,23 @@ def split_images(
     )
 
 
+def shapes_count(name: str) -> int:
+    """N of ``"shapes:N"`` (:data:`SHAPES_COUNT` for ``"shapes"``).
+
+    Raises:
+        ValueError: N is not a whole number in 10..737,280.
+    """
+    from models import shapes
+
+    try:
+        count = int(name.split(":", 1)[1]) if ":" in name else SHAPES_COUNT
+    except ValueError:
+        raise ValueError(f"{name!r}: write shapes:N with a whole number N") from None
+    if not 10 <= count <= shapes.TOTAL:
+        raise ValueError(f"choose between 10 and {shapes.TOTAL:,} shapes, not {count:,}")
+    return count
+
+
 @lru_cache(maxsize=4)
 def load_dataset(name: str, seed: int = 0) -> ImageDataset:
     """Load a built-in dataset by key (see :data:`DATASETS`); ``"shapes:N"`` draws N of
@@ -155,12 +172,7 @@ def load_dataset(name: str, seed: int = 0) -> ImageDataset:
     if name == "shapes" or name.startswith("shapes:"):
         from models import shapes
 
-        try:
-            count = int(name.split(":", 1)[1]) if ":" in name else SHAPES_COUNT
-        except ValueError:
-            raise ValueError(f"{name!r}: write shapes:N with a whole number N") from None
-        if not 10 <= count <= shapes.TOTAL:
-            raise ValueError(f"choose between 10 and {shapes.TOTAL:,} shapes, not {count:,}")
+        count = shapes_count(name)
         indices = shapes.sample_indices(count, seed)
         images = shapes.render_many(indices) * np.uint8(255)  # compact uint8 storage
         factors = shapes.factor_values(shapes.factors_of(indices))

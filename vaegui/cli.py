@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import statistics
 import sys
 
@@ -131,28 +130,24 @@ def option_names(message: str) -> str:
 
 
 def load_any(name: str, args, checkpoint=None):
-    """A built-in dataset by key, or an imported folder / file (the import report goes
-    to stderr before training). Raises ValueError (DatasetError) when nothing loads."""
-    from models.data import load_dataset
-    from models.importers import import_path
+    """The dataset a ``--dataset`` name stands for (:func:`models.datasets.resolve_dataset`);
+    an import's report (each skipped file with its reason) goes to stderr first.
 
-    if name in DATASETS or name.startswith("shapes:"):
-        return load_dataset(name)
-    if name.startswith("download:"):
-        import pooch
+    Raises:
+        ValueError: an unknown name, or a file or folder with nothing usable.
+    """
+    from models.datasets import parse_dataset, resolve_dataset
 
-        from models.downloads import load
-
-        return load(name.split(":", 1)[1], pooch.os_cache("vaegui"))
-    path = name.split(":", 1)[1] if name.startswith(("folder:", "file:")) else name
-    if not os.path.exists(path):
-        raise ValueError(f"{name} is neither a built-in dataset ({', '.join(sorted(DATASETS))}), download:KEY "
-                         "(mnist, fashion-mnist, cifar10) nor an existing folder or file")
+    spec = parse_dataset(name)
     shape = checkpoint.model_config.input_shape if checkpoint is not None else None
-    size = getattr(args, "image_size", None) or (shape[1] if shape else 28)
-    channels = getattr(args, "channels", None) or (shape[0] if shape else 1)
-    data, report = import_path(path, size=size, channels=channels, fit=getattr(args, "fit", "crop"))
-    print(report.text(), file=sys.stderr)
+    data, report = resolve_dataset(
+        spec,
+        size=getattr(args, "image_size", None) or (shape[1] if shape else 28),
+        channels=getattr(args, "channels", None) or (shape[0] if shape else 1),
+        fit=getattr(args, "fit", None) or "crop",
+    )
+    if report is not None:
+        print(report.text(), file=sys.stderr)
     return data
 
 

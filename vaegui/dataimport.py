@@ -19,9 +19,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from models.datasets import resolve_dataset
 from models.downloads import SOURCES
-from models.downloads import load as load_download
-from models.importers import DatasetError, ImportReport, import_path
 from vaegui.widgets import show_message
 
 
@@ -91,9 +90,9 @@ class DataImportActions:
         """Import on a background thread; the dataset changes only if it succeeds."""
 
         def work(state, cancel):
-            return import_path(path, size, channels, fit,
-                               progress=lambda done, total: state.update(done=done, total=total),
-                               cancelled=cancel.is_set)
+            return resolve_dataset(path, size=size, channels=channels, fit=fit,
+                                   progress=lambda done, total: state.update(done=done, total=total),
+                                   cancelled=cancel.is_set)
 
         self._run_in_background(f"Importing {Path(path).name}…", path, work)
 
@@ -104,12 +103,7 @@ class DataImportActions:
         cache = self.download_cache()
 
         def work(state, cancel):
-            data = load_download(key, cache)
-            report = ImportReport(f"{SOURCES[key][1]} (verified against the published checksums)",
-                                  loaded=len(data.train_x) + len(data.test_x))
-            report.notes.append(f"Cached in {Path(cache) / key}; the official split "
-                                f"{len(data.train_x):,}/{len(data.test_x):,} is kept.")
-            return data, report
+            return resolve_dataset(f"download:{key}", cache=cache)
 
         self._run_in_background(f"Downloading {SOURCES[key][0]}…", SOURCES[key][0], work)
 
@@ -126,7 +120,7 @@ class DataImportActions:
         def run() -> None:
             try:
                 state["result"] = work(state, cancel)
-            except DatasetError as exc:
+            except ValueError as exc:  # DatasetError, a name that does not parse
                 state["error"] = str(exc)
             except Exception as exc:  # an unexpected failure must not take the window down
                 state["error"] = f"{type(exc).__name__}: {exc}"
@@ -159,12 +153,7 @@ class DataImportActions:
                              "and model are unchanged.", state["error"])
                 self.statusBar().showMessage(f"{path}: nothing was imported", 8000)
                 if self.handle.dataset is not None:  # the drop-down shows the dataset still in use
-                    combo = self.form.dataset_combo
-                    combo.blockSignals(True)
-                    combo.setCurrentIndex(max(0, combo.findData(self.handle.dataset.name.split(":")[0]
-                                                                 if self.handle.dataset.name.startswith("shapes:")
-                                                                 else self.handle.dataset.name)))
-                    combo.blockSignals(False)
+                    self.form.show_dataset(self.handle.dataset.name, load=False)
                 return
             data, report = state["result"]
             self._add_imported(data)

@@ -26,21 +26,7 @@ import traceback
 
 from models.state import TrainingState, dataset_from_arrays, tensors_to_arrays
 from models.trainer import EpochEnd, NonFiniteLossError, StepBatch, Trainer, TrainingDone, resolve_precision
-from vaegui.protocol import (
-    Autosaved,
-    AutosaveFailed,
-    Done,
-    Epoch,
-    Exit,
-    Failed,
-    Idle,
-    Job,
-    Ready,
-    Snapshot,
-    Started,
-    State,
-    Steps,
-)
+from vaegui import protocol as msg
 
 
 def merge_steps(batches: list[StepBatch]) -> StepBatch:
@@ -66,7 +52,7 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in str(exc).lower()
 
 
-def run_job(job: Job, send, stop_event, run_event, metrics_interval=0.05, snapshot_interval=0.25) -> None:
+def run_job(job: msg.Job, send, stop_event, run_event, metrics_interval=0.05, snapshot_interval=0.25) -> None:
     """Train one :class:`~vaegui.protocol.Job` and report through ``send(message)``;
     never raises.
 
@@ -86,14 +72,14 @@ def run_job(job: Job, send, stop_event, run_event, metrics_interval=0.05, snapsh
         try:
             with WRITE_LOCK:
                 path = autosave(settings.folder, *trainer.export_state(), keep=settings.keep)
-            send(Autosaved(str(path)))
+            send(msg.Autosaved(str(path)))
         except CheckpointError as exc:  # a full disk must not stop training
-            send(AutosaveFailed(str(exc)))
+            send(msg.AutosaveFailed(str(exc)))
 
     def flush() -> None:
         nonlocal pending
         if pending:
-            send(Steps(merge_steps(pending)))
+            send(msg.Steps(merge_steps(pending)))
             pending = []
 
     try:
@@ -102,12 +88,12 @@ def run_job(job: Job, send, stop_event, run_event, metrics_interval=0.05, snapsh
         if job.resume is not None:
             trainer.load_state(job.resume.tensors(), job.resume.info)
         precision = resolve_precision(job.train.precision, trainer.device)
-        send(Started(str(trainer.device), precision, trainer.steps_per_epoch,
+        send(msg.Started(str(trainer.device), precision, trainer.steps_per_epoch,
                      trainer.steps_per_epoch * job.train.epochs))
 
         def snapshot() -> None:
             version, state = trainer.snapshot()
-            send(Snapshot(version, tensors_to_arrays(state)))
+            send(msg.Snapshot(version, tensors_to_arrays(state)))
 
         snapshot()
         every_s = float(settings.every_s) if settings is not None else 0.0
@@ -131,29 +117,29 @@ def run_job(job: Job, send, stop_event, run_event, metrics_interval=0.05, snapsh
             if isinstance(event, EpochEnd):
                 snapshot()
                 last_snapshot = now
-                send(Epoch(event))
+                send(msg.Epoch(event))
                 save_auto()
                 last_autosave = time.perf_counter()
             elif isinstance(event, TrainingDone):
                 snapshot()
-                send(Done(event))
+                send(msg.Done(event))
     except NonFiniteLossError as exc:
         flush()
-        send(Failed(f"{exc}, then press Continue."))
+        send(msg.Failed(f"{exc}, then press Continue."))
     except Exception as exc:  # every error must reach the window, not end the process
         if _is_out_of_memory(exc):
             where = "the GPU" if "cuda" in str(exc).lower() else "this computer"
-            send(Failed(f"out of memory on {where}: try a smaller batch size or hidden width",
+            send(msg.Failed(f"out of memory on {where}: try a smaller batch size or hidden width",
                         traceback.format_exc()))
         else:
-            send(Failed(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+            send(msg.Failed(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     finally:
         if trainer is not None:
             try:
-                send(State(TrainingState.from_tensors(*trainer.export_state())))
+                send(msg.State(TrainingState.from_tensors(*trainer.export_state())))
             except Exception as exc:  # the window keeps its last snapshot
-                send(Failed(f"could not read the training state back: {exc}", traceback.format_exc()))
-        send(Idle())
+                send(msg.Failed(f"could not read the training state back: {exc}", traceback.format_exc()))
+        send(msg.Idle())
 
 
 def child_threads() -> int:
@@ -215,10 +201,10 @@ def child_main(jobs, events, stop_event, run_event, threads: int | None = None) 
     watch_parent(stop_event, run_event)
     torch.set_num_threads(threads or child_threads())
 
-    events.put(Ready())
+    events.put(msg.Ready())
     while True:
         job = jobs.get()
         if job is None:
-            events.put(Exit())
+            events.put(msg.Exit())
             return
         run_job(job, events.put, stop_event, run_event)
