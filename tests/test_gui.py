@@ -248,7 +248,7 @@ def test_non_finite_loss_shows_a_clear_message_and_app_stays_usable(qtbot, windo
 def test_plot_controls_smoothing_log_y_and_readout(qtbot, window):
     train_to_end(qtbot, window)
     plots = window.plots
-    raw = plots.train["neg_elbo"].data.copy()
+    raw = window.run.history.terms["neg_elbo"].data.copy()
     plots.smoothing.setValue(0)
     plots.redraw()
     y = plots.train_smooth["neg_elbo"].yData

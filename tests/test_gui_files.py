@@ -131,7 +131,7 @@ def test_gui_checkpoint_resumes_headless_and_cli_checkpoint_opens_in_gui(qtbot, 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["epoch"] == 2
     assert window.open_model(str(tmp_path / "cli.vae"))
-    assert window.controller.state.position.epoch == 2
+    assert window.run.state.position.epoch == 2
     assert "Opened cli.vae: 2 epochs" in window.statusBar().currentMessage()
 
 
@@ -190,7 +190,7 @@ def test_non_finite_loss_keeps_the_last_finite_weights_and_continue_with_lower_l
     wait_finished(qtbot, window)
     assert "non-finite" in window.form.error_label.text() and "lower learning rate" in window.form.error_label.text()
     close_messages()
-    state = window.controller.state
+    state = window.run.state
     assert state is not None and window.form.continue_button.isEnabled()
     assert all(torch.isfinite(v).all() for v in state.weights().values())
     assert window.handle.version == state.position.version  # the panels show the restored weights
@@ -236,7 +236,7 @@ def test_crashed_session_is_offered_for_restore(qtbot, settings, tmp_path):
     assert box is not None and "did not close normally" in box.text()
     box.button(QMessageBox.StandardButton.Yes).click()
     qtbot.waitUntil(lambda: w.handle.ready, timeout=5000)
-    assert w.controller.state.position.epoch == 1
+    assert w.run.state.position.epoch == 1
     assert w.offer_recovery() is None  # offered once only
     w.close()
 

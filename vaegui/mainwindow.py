@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import torch
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
@@ -21,11 +20,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.config import TrainConfig
-from models.data import DATASETS, load_dataset
+from models.data import DATASETS
+from models.datasets import resolve_dataset
 from models.downloads import SOURCES
 from models.resources import ResourceError, check_memory, dataset_bytes, resolve_device
-from models.trainer import EpochEnd, StepBatch, TrainingDone
+from models.run import Run
+from models.state import arrays_to_tensors
+from models.trainer import EpochEnd, TrainingDone
 from vaegui import __version__
 from vaegui.dataimport import DataImportActions
 from vaegui.export import save_metrics_csv
@@ -81,8 +82,8 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
             except OSError as exc:  # an unwritable data folder must not stop the app
                 self.autosave_problem = f"cannot write to {Path(data_dir) / 'sessions'}: {exc.strerror or exc}"
         self.ask_on_close = ask_on_close
-        self.model_path: str | None = None
-        self.dirty = False
+        #: the training run the window shows (Qt-free): configs, state, metrics, file, progress
+        self.run = Run()
         self._imported: dict = {}
         self.last_import_report = ""
         self.import_progress = None
@@ -90,12 +91,10 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
         self.resize(1440, 920)
         self.handle = ModelHandle(self)
         self.controller = TrainingController(self)
-        self.train_config: TrainConfig | None = None
-        self.last_done: TrainingDone | None = None
-        self.last_error = ""
+        self.controller.attach(self.run)
 
         self.form = TrainingPanel(self.settings)
-        self.plots = PlotsPanel()
+        self.plots = PlotsPanel(self.run.history)
         self.data_panel = DataPanel(self.handle, self.settings)
         self.manifold = ManifoldPanel(self.handle, self.settings)
         self.traversal = TraversalPanel(self.handle, self.settings)
@@ -157,17 +156,18 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
         self.form.stop_requested.connect(self.stop_training)
         self.form.dataset_selected.connect(self.select_dataset)
         self.controller.running_changed.connect(self._running_changed)
-        self.controller.started.connect(self._on_started)
-        self.controller.steps.connect(self._on_steps)
-        self.controller.epoch_end.connect(self._on_epoch_end)
         self.controller.snapshot.connect(self._on_snapshot)
-        self.controller.finished.connect(self._on_finished)
-        self.controller.failed.connect(self._on_failed)
-        self.controller.state_ready.connect(self._on_state_ready)
-        self.controller.autosaved.connect(self._on_autosaved)
-        self.controller.autosave_failed.connect(
-            lambda why: self.statusBar().showMessage(f"Autosave failed: {why}", 10000)
-        )
+        events = self.run.events
+        events.started.connect(lambda device, precision: self.device_label.setText(f"device: {device} · {precision}"))
+        events.progress.connect(self.form.show_progress)
+        events.epoch.connect(self._on_epoch_end)
+        events.finished.connect(self._on_finished)
+        events.failed.connect(self._on_failed)
+        events.state.connect(self._on_state)
+        events.reset.connect(self.plots.invalidate)
+        events.truncated.connect(lambda _step: self.plots.invalidate())
+        events.autosaved.connect(self._on_autosaved)
+        events.autosave_failed.connect(lambda why: self.statusBar().showMessage(f"Autosave failed: {why}", 10000))
 
         self.resizeDocks([self.plots_dock], [300], Qt.Orientation.Vertical)
         geometry = self.settings.value("window/geometry")
@@ -201,6 +201,23 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
             self.resize(width, height)
         if not area.contains(self.frameGeometry().topLeft()):
             self.move(area.topLeft())
+
+    # -- the run, as the window's tests and helpers read it ---------------------------------------
+    @property
+    def last_done(self) -> TrainingDone | None:
+        return self.run.last_done
+
+    @property
+    def last_error(self) -> str:
+        return self.run.last_error
+
+    @property
+    def dirty(self) -> bool:
+        return self.run.dirty
+
+    @property
+    def model_path(self) -> str | None:
+        return self.run.path
 
     # -- menus -----------------------------------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -289,7 +306,7 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
             return
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            data = self._imported[key] if key in self._imported else load_dataset(key)
+            data = self._imported[key] if key in self._imported else resolve_dataset(key)[0]
         except Exception as exc:  # an import or file error: keep what we have
             self.form.show_error(f"Could not load {DATASETS.get(key, key)}: {exc}")
             return
@@ -313,7 +330,7 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
         if data is None:
             return
         self.form.show_error("")
-        self.last_error = ""
+        self.run.last_error = ""
         try:
             model_config = self.form.model_config(data.image_shape)
             train_config = self.form.train_config()
@@ -323,15 +340,9 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
         if not self._resources_ok(model_config, train_config):
             return
         self.form.save_settings()
-        self.train_config = train_config
-        self.last_done = None
-        self.plots.clear()
         self.handle.new_model(model_config)
-        self.model_path = None
-        self.controller.state = None
+        self.run.begin(model_config, train_config, data.name)
         self.controller.start(model_config, train_config, data, autosave=self._autosave_job())
-        self.form.progress.setRange(0, 0)  # busy until the first step
-        self.form.progress.setFormat("Starting…")
         self.statusBar().showMessage(
             f"Training {model_config.input_dim}-{model_config.hidden_dim}-{model_config.latent_dim} VAE on "
             f"{data.title} for {train_config.epochs} epochs…"
@@ -368,19 +379,10 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
             self.controller.stop()
             self.statusBar().showMessage("Stopping after the current step…")
 
-    def _on_started(self, device: str, precision: str) -> None:
-        self.device_label.setText(f"device: {device} · {precision}")
-
     def _on_snapshot(self, version: int, state: dict) -> None:
-        self.handle.load_snapshot(version, {k: torch.from_numpy(v) for k, v in state.items()})
-
-    def _on_steps(self, batch: StepBatch) -> None:
-        self.plots.add_steps(batch)
-        if self.train_config is not None:
-            self.form.show_progress(batch, self.train_config.epochs, self.train_config.batch_size)
+        self.handle.load_snapshot(version, arrays_to_tensors(state))
 
     def _on_epoch_end(self, end: EpochEnd) -> None:
-        self.plots.add_epoch(end)
         if end.kl_per_dim:
             self.handle.set_activity(end.kl_per_dim)
         self.form.speed_label.setText(
@@ -389,38 +391,28 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
         )
 
     def _on_finished(self, done: TrainingDone) -> None:
-        self.last_done = done
         last = done.history[-1] if done.history else None
         score = f"; test −ELBO {last.test_neg_elbo:.2f} nats per image" if last else ""
         if done.stopped:
             self.statusBar().showMessage(f"Stopped at step {done.step} after {done.epochs_completed} epochs{score}.")
         else:
             self.statusBar().showMessage(f"Finished {done.epochs_completed} epochs{score}.")
-            self.form.progress.setFormat(f"Finished {done.epochs_completed} epochs")
 
     def _on_failed(self, message: str, details: str) -> None:
-        self._show_failure(f"Training stopped: {message}", details)
-
-    def _show_failure(self, message: str, details: str = "") -> None:
-        self.last_error = message
         self.form.show_error(message + " The last good weights are still shown.")
         self.statusBar().showMessage(message)
         show_message(self, QMessageBox.Icon.Warning, "vaegui", message, details)
 
-    def _on_state_ready(self) -> None:
-        self.dirty = True
-        state = self.controller.state
-        self.plots.truncate(state.position.step)
+    def _show_failure(self, message: str, details: str = "") -> None:
+        self.run.fail(message, details)
+
+    def _on_state(self, state) -> None:
         if state.position.version < self.handle.version:  # training went back to a known-good state
             self.handle.load_snapshot(state.position.version, state.weights(), force=True)
         self._refresh_actions()
 
     def _running_changed(self, running: bool) -> None:
         self._refresh_actions()
-        if not running and self.form.progress.maximum() == 0:  # ended before its first step
-            self.form.progress.setRange(0, 1)
-            self.form.progress.setValue(0)
-            self.form.progress.setFormat("Not started")
         self.pause_action.setEnabled(running)
         self.stop_action.setEnabled(running)
         self.train_action.setEnabled(not running)
@@ -475,7 +467,7 @@ class MainWindow(ModelFileActions, DataImportActions, QMainWindow):
         return True
 
     def export_metrics_csv(self, path: str) -> bool:
-        header, rows = self.plots.metrics_rows()
+        header, rows = self.run.history.rows()
         try:
             n = save_metrics_csv(path, header, rows)
         except OSError as exc:

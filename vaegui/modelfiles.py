@@ -21,15 +21,23 @@ from models.checkpoint import (
     save_checkpoint,
 )
 from models.config import TrainConfig, fields_of
-from models.data import DATASETS
+from models.datasets import DatasetSpec, parse_dataset
 from models.state import TrainingState
-from models.trainer import EpochEnd
 from vaegui.protocol import AutosaveSettings
 from vaegui.recovery import crashed_sessions, mark_offered
 from vaegui.widgets import show_message
 
 MODEL_FILTER = f"vaegui models (*{SUFFIX})"
 MAX_RECENT = 8
+
+
+def dataset_spec(name: str) -> DatasetSpec | None:
+    """The parsed dataset name of a checkpoint, or None when it does not parse (a
+    folder that has gone, say)."""
+    try:
+        return parse_dataset(name)
+    except ValueError:
+        return None
 
 
 def resumed_config(saved: TrainConfig, form: TrainConfig) -> TrainConfig:
@@ -118,8 +126,8 @@ class ModelFileActions:
             return False
         try:
             c = read_checkpoint(path)
-            if (c.dataset_name not in DATASETS and c.dataset_name not in self._imported
-                    and not c.dataset_name.startswith("shapes:")):
+            spec = dataset_spec(c.dataset_name)
+            if (spec is None or not spec.builtin) and c.dataset_name not in self._imported:
                 raise CheckpointError(
                     f"{Path(path).name} was trained on {c.dataset_name or 'an unnamed dataset'!r}: import that "
                     "data first (File ▸ Import image folder / dataset file), then open the model again"
@@ -134,11 +142,7 @@ class ModelFileActions:
             show_message(self, QMessageBox.Icon.Critical, "Open model", f"Could not open {path}:\n{exc}")
             self.statusBar().showMessage(f"Could not open {path}", 8000)
             return False
-        if c.dataset_name.startswith("shapes:"):
-            self.form.shapes_spin.setValue(int(c.dataset_name.split(":")[1]))
-            self.form.set_dataset_key("shapes")
-        else:
-            self.form.set_dataset_key(c.dataset_name)  # loads the dataset if it differs
+        self.form.show_dataset(c.dataset_name)  # loads the dataset if it differs
         data = self.handle.dataset
         if data is None or tuple(data.image_shape) != tuple(c.model_config.input_shape):
             show_message(self, QMessageBox.Icon.Critical, "Open model",
@@ -146,13 +150,13 @@ class ModelFileActions:
                          f"{None if data is None else data.image_shape}")
             return False
         self.form.show_configs(c.model_config, c.train_config)
+        state = TrainingState.from_tensors(c.tensors, c.info)
         self.handle.new_model(c.model_config)
-        self.handle.load_snapshot(int(c.info.get("position", {}).get("version", 0)), c.weights)
-        self.controller.state = TrainingState.from_tensors(c.tensors, c.info)
-        self.train_config = c.train_config
-        self._show_history(c.info)
-        self.model_path, self.dirty = str(path), False
-        self.last_done = None
+        self.handle.load_snapshot(state.position.version, c.weights)
+        self.run.open(state, c.dataset_name, str(path))
+        history = self.run.history.epochs
+        if history and history[-1].kl_per_dim:
+            self.handle.set_activity(history[-1].kl_per_dim)
         self._remember(path)
         self._refresh_actions()
         self.form.show_error("")
@@ -162,27 +166,12 @@ class ModelFileActions:
         self.setWindowTitle(f"vaegui — {Path(path).name} — {data.title}")
         return True
 
-    def _show_history(self, info: dict) -> None:
-        self.plots.clear()
-        steps = info.get("step_metrics")
-        if steps and steps.get("step"):
-            from models.trainer import StepBatch
-
-            n = len(steps["step"])
-            self.plots.add_steps(StepBatch(0, steps["step"], steps["recon"], steps["kl"], steps["neg_elbo"],
-                                           steps.get("loss", steps["neg_elbo"]), 0, 0, n, 0.0))
-        history = [EpochEnd(**e) for e in info.get("history", [])]
-        for e in history:
-            self.plots.add_epoch(e)
-        if history and history[-1].kl_per_dim:
-            self.handle.set_activity(history[-1].kl_per_dim)
-
     # -- save ------------------------------------------------------------------------------
     def save_model(self, path: str | None = None) -> bool:
         """Save the current model with its training state (atomic; errors leave the old file)."""
         if self._busy("save"):
             return False
-        if self.controller.state is None:
+        if self.run.state is None:
             show_message(self, QMessageBox.Icon.Information, "Save model",
                          "There is no trained model with a training state to save yet.")
             return False
@@ -192,21 +181,12 @@ class ModelFileActions:
                 return False
         if not path.endswith(SUFFIX):
             path += SUFFIX
-        state = self.controller.state
-        info = dict(state.info)
-        x = self.plots.steps.data
-        if len(x):
-            info["step_metrics"] = {
-                "step": [int(v) for v in x],
-                **{key: self.plots.train[key].data.tolist() for key in ("recon", "kl", "neg_elbo")},
-                "loss": self.plots.loss.data.tolist(),
-            }
         try:
-            save_checkpoint(path, state.tensors(), info)
+            save_checkpoint(path, self.run.state.tensors(), self.run.checkpoint_info())
         except CheckpointError as exc:
             show_message(self, QMessageBox.Icon.Critical, "Save model", f"{exc}\nNothing was overwritten.")
             return False
-        self.model_path, self.dirty = path, False
+        self.run.set_file(path, dirty=False)
         self._remember(path)
         self.statusBar().showMessage(f"Saved {path}", 8000)
         return True
@@ -234,9 +214,7 @@ class ModelFileActions:
             return False
         self.handle.new_model(config)
         self.handle.load_snapshot(0, weights)
-        self.controller.state = None  # no optimizer state: explore only
-        self.plots.clear()
-        self.model_path, self.dirty = None, False
+        self.run.forget()  # no optimizer state: explore only
         self._refresh_actions()
         self.statusBar().showMessage(
             f"Imported {Path(path).name} into a {config.input_dim}-{config.hidden_dim}-{config.latent_dim} model "
@@ -246,9 +224,9 @@ class ModelFileActions:
     # -- continue --------------------------------------------------------------------------
     def continue_training(self) -> None:
         """Train the current model further, up to the form's epoch count in total."""
-        if self.controller.running or self.controller.state is None or self.handle.dataset is None:
+        if self.controller.running or self.run.state is None or self.handle.dataset is None:
             return
-        state = self.controller.state
+        state = self.run.state
         done, finished = state.position.epoch, state.at_epoch_end
         if self.form.epochs_spin.value() <= done and finished:
             self.form.show_error(f"The model has trained {done} epochs: set Epochs above {done} to continue.")
@@ -257,15 +235,12 @@ class ModelFileActions:
         config = dataclasses.replace(config, epochs=max(config.epochs, done + (0 if finished else 1)))
         model_config = state.model_config
         self.form.show_error("")
-        self.last_error = ""
+        self.run.last_error = ""
         if not self._resources_ok(model_config, config):
             return
-        self.train_config = config
-        self.last_done = None
+        self.run.begin(model_config, config, self.handle.dataset.name, resume=True)
         self.controller.start(model_config, config, self.handle.dataset, resume=state,
                               autosave=self._autosave_job())
-        self.form.progress.setRange(0, 0)
-        self.form.progress.setFormat("Resuming…")
         self.statusBar().showMessage(f"Continuing from epoch {done} to {config.epochs}…")
 
     # -- helpers ---------------------------------------------------------------------------
@@ -277,7 +252,7 @@ class ModelFileActions:
 
     def _refresh_actions(self) -> None:
         running = self.controller.running
-        has_state = self.controller.state is not None
+        has_state = self.run.state is not None
         self.form.set_running(running, paused=self.controller.paused, can_continue=has_state)
         for action in (self.save_action, self.save_as_action):
             action.setEnabled(has_state and not running)
@@ -307,7 +282,7 @@ class ModelFileActions:
     def confirm_close(self) -> bool:
         """Ask what to do with running training or unsaved work; False cancels the close."""
         running = self.controller.running
-        if not running and not (self.dirty and self.controller.state is not None):
+        if not running and not (self.run.dirty and self.run.state is not None):
             return True
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Question)

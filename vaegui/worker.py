@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset
+from models.run import Run
 from models.state import TrainingState, dataset_to_arrays
 from models.trainer import EpochEnd, StepBatch
 from vaegui.protocol import (
@@ -63,7 +64,7 @@ class TrainingController(QObject):
         snapshot(int, dict): a versioned copy of the weights (numpy arrays).
         failed(str, str): message and traceback; the run ended on an error.
         running_changed(bool): a run started (True) or ended (False).
-        state_ready(): the full training state of the run that ended is in :attr:`state`.
+        state_ready(TrainingState): the full training state of the run that ended.
         autosaved(str), autosave_failed(str): the path written, or why it was not.
     """
 
@@ -74,7 +75,7 @@ class TrainingController(QObject):
     finished = Signal(object)
     failed = Signal(str, str)
     running_changed = Signal(bool)
-    state_ready = Signal()
+    state_ready = Signal(object)
     autosaved = Signal(str)
     autosave_failed = Signal(str)
 
@@ -96,11 +97,23 @@ class TrainingController(QObject):
         self.history: list[EpochEnd] = []
         self.device = ""
         self.precision = ""
-        #: the resumable state sent back when the last run ended (or of the model opened)
-        self.state: TrainingState | None = None
         self._poll = QTimer(self)
         self._poll.setInterval(30)
         self._poll.timeout.connect(self.poll)
+
+    def attach(self, run: Run) -> None:
+        """Feed ``run`` (a :class:`models.run.Run`) with this process's messages: the
+        window's training process is one kind of :class:`models.run.RunFeed`."""
+        self.started.connect(lambda device, precision: run.on_started(
+            device, precision, self.steps_per_epoch, self.total_steps))
+        self.steps.connect(run.on_steps)
+        self.epoch_end.connect(run.on_epoch)
+        self.finished.connect(run.on_finished)
+        self.failed.connect(run.on_failed)
+        self.state_ready.connect(run.on_state)
+        self.autosaved.connect(run.on_autosaved)
+        self.autosave_failed.connect(run.on_autosave_failed)
+        self.running_changed.connect(lambda running: running or run.on_ended())
 
     # -- the child process -----------------------------------------------------------------
     def prewarm(self) -> None:
@@ -203,8 +216,7 @@ class TrainingController(QObject):
                 case Failed(message=message, details=details):
                     self.failed.emit(message, details)
                 case State(state=state):
-                    self.state = state
-                    self.state_ready.emit()
+                    self.state_ready.emit(state)
                 case Autosaved(path=path):
                     self.autosaved.emit(path)
                 case AutosaveFailed(reason=reason):

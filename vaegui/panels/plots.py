@@ -9,35 +9,10 @@ from pyqtgraph.exporters import ImageExporter
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from models.trainer import EpochEnd, StepBatch
+from models.run import MetricHistory
 
 #: (key, title) of the three plots.
 TERMS = (("neg_elbo", "−ELBO"), ("recon", "Reconstruction −E[log p(x|z)]"), ("kl", "KL(q(z|x) ‖ p(z))"))
-
-
-class GrowingBuffer:
-    """An append-only float array with amortised O(1) appends (capacity doubling)."""
-
-    def __init__(self, capacity: int = 1024):
-        self._data = np.empty(capacity, dtype=np.float64)
-        self.size = 0
-
-    def extend(self, values) -> None:
-        values = np.asarray(values, dtype=np.float64)
-        need = self.size + len(values)
-        if need > len(self._data):
-            new = np.empty(max(need, 2 * len(self._data)), dtype=np.float64)
-            new[: self.size] = self._data[: self.size]
-            self._data = new
-        self._data[self.size : need] = values
-        self.size = need
-
-    @property
-    def data(self) -> np.ndarray:
-        return self._data[: self.size]
-
-    def clear(self) -> None:
-        self.size = 0
 
 
 def ema(values: np.ndarray, weight: float, start: int = 0, prev: np.ndarray | None = None) -> np.ndarray:
@@ -67,8 +42,10 @@ class PlotsPanel(QWidget):
     text dominates), and the latent panels' sliders need that thread too.
     """
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, history: MetricHistory, parent: QWidget | None = None):
         super().__init__(parent)
+        #: what is drawn: the run's metrics (the one copy; this view only draws it)
+        self.history = history
         self.layout_widget = pg.GraphicsLayoutWidget()
         self.layout_widget.setBackground("w")
         self.plots: dict[str, pg.PlotItem] = {}
@@ -135,12 +112,9 @@ class PlotsPanel(QWidget):
         layout.addWidget(self.layout_widget, 1)
         layout.addLayout(controls)
 
-        self.steps = GrowingBuffer()
-        self.train = {key: GrowingBuffer() for key, _ in TERMS}
-        self.loss = GrowingBuffer()
         self._smoothed: dict[str, np.ndarray] = {key: np.empty(0) for key in (*dict(TERMS), "loss")}
-        self.epochs: list[EpochEnd] = []
-        self._dirty = False
+        self._drawn_revision = -1
+        self._drawn_steps = 0
         self._smoothed_upto = 0
 
         self.smoothing.valueChanged.connect(self._smoothing_changed)
@@ -153,38 +127,21 @@ class PlotsPanel(QWidget):
         self.timer.start()
         self._smoothing_changed()
 
-    # -- data in ---------------------------------------------------------------------------
-    def clear(self) -> None:
-        self.steps.clear()
-        for buf in self.train.values():
-            buf.clear()
-        self.loss.clear()
-        self.epochs = []
+    # -- what is drawn --------------------------------------------------------------------------
+    @property
+    def steps(self):
+        """The history's step numbers (a :class:`~models.run.GrowingBuffer`)."""
+        return self.history.steps
+
+    @property
+    def epochs(self):
+        """The history's per-epoch records."""
+        return self.history.epochs
+
+    def invalidate(self) -> None:
+        """Redraw everything on the next tick (after the history was replaced or cut)."""
         self._smoothed_upto = 0
-        self._dirty = True
-
-    def add_steps(self, batch: StepBatch) -> None:
-        self.steps.extend(batch.steps)
-        self.train["neg_elbo"].extend(batch.neg_elbo)
-        self.train["recon"].extend(batch.recon)
-        self.train["kl"].extend(batch.kl)
-        self.loss.extend(batch.loss)
-        self._dirty = True
-
-    def truncate(self, step: int) -> None:
-        """Drop the points after ``step`` (training went back to that step)."""
-        keep = int(np.searchsorted(self.steps.data, step, side="right"))
-        if keep == self.steps.size and all(e.step <= step for e in self.epochs):
-            return
-        for buf in (self.steps, self.loss, *self.train.values()):
-            buf.size = min(buf.size, keep)
-        self.epochs = [e for e in self.epochs if e.step <= step]
-        self._smoothed_upto = 0
-        self._dirty = True
-
-    def add_epoch(self, end: EpochEnd) -> None:
-        self.epochs.append(end)
-        self._dirty = True
+        self._drawn_revision = -1
 
     # -- drawing ---------------------------------------------------------------------------
     @property
@@ -193,8 +150,7 @@ class PlotsPanel(QWidget):
 
     def _smoothing_changed(self) -> None:
         self.smoothing_label.setText(f"{self.smoothing_weight:.2f}")
-        self._smoothed_upto = 0
-        self._dirty = True
+        self.invalidate()
 
     def _set_grid(self, on: bool) -> None:
         for plot in self.plots.values():
@@ -212,22 +168,26 @@ class PlotsPanel(QWidget):
         return {"train": 0 if x is None else len(x), "test": 0 if tx is None else len(tx)}
 
     def redraw(self) -> None:
-        if not self._dirty:
+        """Draw what changed in the history since the last redraw (the 10 Hz timer)."""
+        h = self.history
+        if h.revision == self._drawn_revision:
             return
-        self._dirty = False
-        x = self.steps.data
+        if h.steps.size < self._drawn_steps:  # cut or replaced: smooth again from the start
+            self._smoothed_upto = 0
+        self._drawn_revision, self._drawn_steps = h.revision, h.steps.size
+        x = h.steps.data
         w = self.smoothing_weight
         for key, _title in TERMS:
-            y = self.train[key].data
+            y = h.terms[key].data
             self._smoothed[key] = ema(y, w, self._smoothed_upto, self._smoothed[key])
             self.train_raw[key].setData(x, y)
             self.train_smooth[key].setData(x, self._smoothed[key])
             ex = np.array([e.step for e in self.epochs], dtype=np.float64)
             ey = np.array([getattr(e, f"test_{key}") for e in self.epochs], dtype=np.float64)
             self.test_curves[key].setData(ex, ey)
-        loss = self.loss.data
+        loss = h.terms["loss"].data
         self._smoothed["loss"] = ema(loss, w, self._smoothed_upto, self._smoothed["loss"])
-        weighted = len(loss) and not np.allclose(loss, self.train["neg_elbo"].data, rtol=0, atol=1e-4)
+        weighted = len(loss) and not np.allclose(loss, h.terms["neg_elbo"].data, rtol=0, atol=1e-4)
         self.loss_curve.setData(x, self._smoothed["loss"]) if weighted else self.loss_curve.setData([], [])
         iw = [e for e in self.epochs if e.test_nll_iw is not None]
         ix = np.array([e.step for e in iw], dtype=np.float64)
@@ -263,21 +223,3 @@ class PlotsPanel(QWidget):
         self.redraw()
         exporter = ImageExporter(self.layout_widget.ci)
         exporter.export(path)
-
-    def metrics_rows(self) -> tuple[list[str], list[list[object]]]:
-        """CSV header and rows: every step (split ``train``) and every epoch (split ``test``)."""
-        header = ["split", "step", "epoch", "neg_elbo_nats", "recon_nats", "kl_nats", "loss_nats",
-                  "nll_iw_nats", "iw_gap_nats"]
-        rows: list[list[object]] = []
-        loss = self.loss.data
-        epoch_of_step = np.searchsorted([e.step for e in self.epochs], self.steps.data, side="left") + 1
-        for i, step in enumerate(self.steps.data):
-            rows.append(
-                ["train", int(step), int(epoch_of_step[i]), self.train["neg_elbo"].data[i],
-                 self.train["recon"].data[i], self.train["kl"].data[i], loss[i], "", ""]
-            )
-        for e in self.epochs:
-            rows.append(["test", e.step, e.epoch, e.test_neg_elbo, e.test_recon, e.test_kl, "",
-                         "" if e.test_nll_iw is None else e.test_nll_iw,
-                         "" if e.test_iw_gap is None else e.test_iw_gap])
-        return header, rows

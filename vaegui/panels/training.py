@@ -20,20 +20,14 @@ from PySide6.QtWidgets import (
 
 from models.config import CONV_SIZES, ModelConfig, TrainConfig, fields_of
 from models.data import DATASETS
-from models.trainer import StepBatch, available_devices
+from models.datasets import parse_dataset
+from models.run import Progress
+from models.trainer import available_devices
 from models.vae import VAE
 from vaegui.fields import field_widget, label, set_value, value
 
 #: settings keys of vaegui 0.1 that were not the field names
 OLD_SETTINGS_KEYS = {"latent_dim": "latent", "hidden_dim": "hidden", "batch_size": "batch"}
-
-
-def format_duration(seconds: float) -> str:
-    """``h:mm:ss`` or ``m:ss``."""
-    seconds = max(0, int(round(seconds)))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 class TrainingPanel(QWidget):
@@ -200,6 +194,21 @@ class TrainingPanel(QWidget):
         if i >= 0:
             self.dataset_combo.setCurrentIndex(i)
 
+    def show_dataset(self, name: str, load: bool = True) -> None:
+        """Select the drop-down entry of a dataset name (``shapes:N`` sets the count of
+        shapes too); with ``load=False`` without asking the window to load it."""
+        try:
+            spec = parse_dataset(name)
+        except ValueError:
+            spec = None
+        was_blocked = self.dataset_combo.blockSignals(not load)
+        if spec is not None and spec.kind == "shapes":
+            self.shapes_spin.setValue(spec.count)
+            self.set_dataset_key("shapes")
+        else:
+            self.set_dataset_key(name)
+        self.dataset_combo.blockSignals(was_blocked)
+
     def set_data_info(self, text: str, input_shape: tuple[int, int, int], n_classes: int) -> None:
         self.data_label.setText(text)
         self._input_shape = tuple(input_shape)
@@ -269,17 +278,20 @@ class TrainingPanel(QWidget):
         self.error_label.setText(message)
         self.error_label.setVisible(bool(message))
 
-    def show_progress(self, batch: StepBatch, epochs: int, batch_size: int) -> None:
-        done = (batch.epoch - 1) * batch.steps_per_epoch + batch.step_in_epoch
-        self.progress.setRange(0, batch.total_steps)
-        self.progress.setValue(done)
-        evaluating = " · evaluating on the test split…" if batch.step_in_epoch == batch.steps_per_epoch else ""
-        self.progress.setFormat(
-            f"Epoch {batch.epoch}/{epochs} · step {done}/{batch.total_steps} (%p%){evaluating}"
-        )
-        remaining = (batch.total_steps - done) * batch_size
-        eta = remaining / batch.samples_per_s if batch.samples_per_s > 0 else 0.0
-        self.speed_label.setText(f"{batch.samples_per_s:,.0f} samples/s · ETA {format_duration(eta)}")
+    def show_progress(self, progress: Progress) -> None:
+        """Show a run's :class:`~models.run.Progress` in the bar (busy while starting)
+        and its throughput with the ETA below it."""
+        if progress.phase in ("starting", "resuming"):
+            self.progress.setRange(0, 0)
+        elif progress.total:
+            self.progress.setRange(0, progress.total)
+            self.progress.setValue(progress.done)
+        else:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+        self.progress.setFormat(progress.text())
+        if progress.phase in ("training", "evaluating"):
+            self.speed_label.setText(progress.speed_text())
 
     # -- remembered settings ---------------------------------------------------------------
     def _widgets(self) -> dict[str, QWidget]:
