@@ -163,8 +163,8 @@ class ModelConfig(_JsonConfig):
         latent_dim: D, the size of z (2 to 64).
         hidden_dim: width of the hidden layer (MLP) or of the fully connected layer
             after the convolutions (conv).
-        model: ``"vae"``; ``"ae"``, a deterministic autoencoder (seed 003: AE vs VAE
-            latents); or ``"cvae"``, a conditional VAE p(x|y, z) (Sohn et al. 2015).
+        model: ``"vae"``; ``"ae"``, a deterministic autoencoder (for comparing its latents with
+            a VAE's); or ``"cvae"``, a conditional VAE p(x|y, z) (Sohn et al. 2015).
         arch: ``"mlp"`` or ``"conv"`` (stride-2 4×4 convolutions as in the β-VAE papers;
             28×28, 32×32 or 64×64 images with any channel count).
         likelihood: ``"bernoulli"``, ``"cbernoulli"``, ``"gaussian"`` or

@@ -56,7 +56,7 @@ def manifold_latents(
 
 def traversal_latents(base: torch.Tensor, dims: list[int], values: torch.Tensor) -> torch.Tensor:
     """Latents of a traversal grid: row r varies dimension ``dims[r]`` over ``values``
-    with the others held at ``base`` (the β-VAE papers' figure; seed 003).
+    with the others held at ``base`` (the traversal figure of Higgins et al. 2017).
 
     Args:
         base: ``(D,)``.

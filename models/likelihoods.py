@@ -12,8 +12,8 @@ image that the panels show.
   implementation, which uses a Taylor expansion near λ = ½).
 * ``gaussian``: N(x; μ, σ²) with a fixed σ, the constant −½ log(2πσ²) included, so
   the values are nats and not a bare squared error. μ = sigmoid(output).
-* ``gaussian-learned``: N(x; μ, v) with a per-pixel variance from the decoder (seed 004;
-  Kingma & Welling's Frey Face model), v = floor + softplus(output) so v never
+* ``gaussian-learned``: N(x; μ, v) with a per-pixel variance from the decoder
+  (Kingma & Welling 2014, appendix C, the Frey Face model), v = floor + softplus(output) so v never
   collapses to 0. A density on ℝ: on data confined to [0, 1] it can exceed 1 and
   the −ELBO can be negative.
 """

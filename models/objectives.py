@@ -3,10 +3,9 @@
 For a diagonal Gaussian posterior q(z|x) = N(mu, diag(exp(logvar))), a standard
 normal prior p(z) = N(0, I) and a Bernoulli likelihood p(x|z) with decoder logits,
 
-    ELBO(x) = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z))            (seed 000, 004;
-                                                              Kingma & Welling 2014, eq. 10)
+    ELBO(x) = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z))            (Kingma & Welling 2014, eq. 10)
 
-and the closed-form Gaussian KL (Kingma & Welling 2014, appendix B; seed 004)
+and the closed-form Gaussian KL (Kingma & Welling 2014, appendix B)
 
     KL = −½ Σ_k (1 + logvar_k − mu_k² − exp(logvar_k)).
 
@@ -163,7 +162,7 @@ def iw_log_weights(
     """log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x), z_i ~ q(z|x), ``(k, B)``.
 
     The k samples are decoded in chunks of at most ``max_images`` images, so memory
-    stays bounded for k up to thousands (Burda et al. 2016, eq. 8; seed 003).
+    stays bounded for k up to thousands (Burda et al. 2016, eq. 8).
 
     Raises:
         ValueError: for k < 1, or a model without a posterior variance (the autoencoder).

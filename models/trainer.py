@@ -109,7 +109,7 @@ class EpochEnd:
     estimate over the whole test split with a fixed noise seed. ``test_nll_iw`` is
     −log p(x) estimated with K importance samples on the first ``eval_iw_images`` test
     images (None when not asked for), ``test_iw_gap`` = log p(x) − ELBO on those
-    images (≈ KL(q(z|x) ‖ p(z|x)), seed 000/003). ``kl_per_dim`` is each latent
+    images (≈ KL(q(z|x) ‖ p(z|x)); Burda et al. 2016). ``kl_per_dim`` is each latent
     dimension's KL averaged over the test split; a dimension with less than 0.01 nats
     counts as inactive (collapsed).
     """

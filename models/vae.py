@@ -131,7 +131,7 @@ class VAE(nn.Module):
         mu: torch.Tensor, logvar: torch.Tensor | None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """z = mu + exp(logvar / 2) · ε with ε ~ N(0, I) (the reparameterization trick,
-        Kingma & Welling 2014 §2.4; seed 004). Returns ``(B, D)``; z = mu when ``logvar`` is None."""
+        Kingma & Welling 2014 §2.4). Returns ``(B, D)``; z = mu when ``logvar`` is None."""
         if logvar is None:
             return mu
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)

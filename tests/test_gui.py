@@ -12,25 +12,23 @@ from PySide6.QtCore import Qt
 from vaegui.mainwindow import MainWindow
 from vaegui.widgets import ExportDialog
 
-TRAIN_TIMEOUT = 120_000
+from .ui import UI
 
 
 def train(qtbot, window, epochs: int = 2):
-    window.form.epochs_spin.setValue(epochs)
-    with qtbot.waitSignal(window.controller.running_changed, timeout=5000):
-        qtbot.mouseClick(window.form.train_button, Qt.MouseButton.LeftButton)
+    """Set Epochs, click Train, wait until the run has started."""
+    UI(qtbot, window).start(epochs)
     return window
 
 
 def wait_finished(qtbot, window):
-    qtbot.waitUntil(lambda: not window.controller.running, timeout=TRAIN_TIMEOUT)
-    qtbot.waitUntil(lambda: window.last_done is not None or bool(window.last_error), timeout=5000)
+    """Wait until the run has ended and said how."""
+    UI(qtbot, window).wait()
 
 
 def train_to_end(qtbot, window, epochs: int = 2):
-    train(qtbot, window, epochs)
-    wait_finished(qtbot, window)
-    assert window.last_error == ""
+    """Train for ``epochs`` and wait; no error may show."""
+    UI(qtbot, window).train(epochs)
     return window
 
 
@@ -146,10 +144,10 @@ def test_export_samples_via_menu_shortcut_and_plots_and_csv(qtbot, window, tmp_p
     with Image.open(tmp_path / "samples.png") as img:
         assert img.size == (5 * 8, 3 * 8)
 
-    assert window.export_plots_png(str(tmp_path / "plots.png"))
+    assert window.exports.export_plots_png(str(tmp_path / "plots.png"))
     with Image.open(tmp_path / "plots.png") as img:
         assert img.size[0] > 300 and img.size[1] > 100
-    assert window.export_metrics_csv(str(tmp_path / "metrics.csv"))
+    assert window.exports.export_metrics_csv(str(tmp_path / "metrics.csv"))
     with open(tmp_path / "metrics.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     steps = 2 * window.controller.steps_per_epoch
@@ -194,8 +192,8 @@ def test_stop_mid_training(qtbot, window):
     assert window.form.progress.text().startswith("Epoch ") and "/1000 · step " in window.form.progress.text()
     qtbot.mouseClick(window.form.stop_button, Qt.MouseButton.LeftButton)
     wait_finished(qtbot, window)
-    assert window.last_done.stopped
-    assert window.last_done.step < 1000 * window.controller.steps_per_epoch
+    assert window.run.last_done.stopped
+    assert window.run.last_done.step < 1000 * window.controller.steps_per_epoch
     assert "Stopped at step" in window.statusBar().currentMessage()
     assert window.form.train_button.isEnabled()
 
@@ -222,7 +220,7 @@ def test_close_window_mid_training_stops_the_worker(qtbot, settings):
     w.form.hidden_spin.setValue(64)
     w.form.epochs_spin.setValue(1000)
     w.show()
-    w.start_training()
+    w.training.start_training()
     qtbot.waitUntil(lambda: w.plots.steps.size > 0, timeout=30000)
     process = w.controller._process
     assert process.is_alive()
@@ -297,4 +295,4 @@ def test_training_process_killed_mid_run_is_reported_and_train_works_again(qtbot
     assert "ended unexpectedly" in window.form.error_label.text()
     assert window.handle.ready  # the last weights received are still shown
     train_to_end(qtbot, window, epochs=1)
-    assert window.last_done is not None and not window.last_done.stopped
+    assert window.run.last_done is not None and not window.run.last_done.stopped

@@ -49,7 +49,7 @@ def test_stop_during_a_long_evaluation_takes_effect_within_2_s(qtbot, window):
     took = time.perf_counter() - start
     assert took < 2.0, f"Stop took {took:.1f} s"
     wait_finished(qtbot, window)
-    assert window.last_done.stopped and "Stopped at step" in window.statusBar().currentMessage()
+    assert window.run.last_done.stopped and "Stopped at step" in window.statusBar().currentMessage()
     assert form.continue_button.isEnabled()
 
 
@@ -100,8 +100,8 @@ def test_autosave_notices_do_not_take_over_the_status_bar(qtbot, settings, tmp_p
     w.form.hidden_spin.setValue(32)
     w.show()
     train_to_end(qtbot, w, epochs=2)
-    qtbot.waitUntil(lambda: w.autosave_label.text().startswith("autosaved "), timeout=5000)
-    assert str(w.session.path) in w.autosave_label.toolTip()
+    qtbot.waitUntil(lambda: w.training.autosave_label.text().startswith("autosaved "), timeout=5000)
+    assert str(w.training.session.path) in w.training.autosave_label.toolTip()
     assert "Finished 2 epochs" in w.statusBar().currentMessage()
     w.close()
 
@@ -113,8 +113,8 @@ def test_an_unwritable_autosave_folder_is_named_before_the_run_and_training_goes
     qtbot.addWidget(w)
     w.form.hidden_spin.setValue(32)
     w.show()
-    assert w.session is None
+    assert w.training.session is None
     train_to_end(qtbot, w, epochs=1)
-    assert w.autosave_label.text() == "autosave off"
-    assert str(blocker / "sessions") in w.autosave_label.toolTip()
+    assert w.training.autosave_label.text() == "autosave off"
+    assert str(blocker / "sessions") in w.training.autosave_label.toolTip()
     w.close()

@@ -82,16 +82,16 @@ def fp32_window(window):
 def test_save_with_ctrl_s_then_open_in_a_new_window_and_continue(qtbot, fp32_window, settings, tmp_path):
     window = fp32_window
     train_to_end(qtbot, window, epochs=1)
-    assert window.dirty and window.save_action.isEnabled() and window.form.continue_button.isEnabled()
+    assert window.run.dirty and window.save_action.isEnabled() and window.form.continue_button.isEnabled()
     path = tmp_path / "one-epoch.vae"
     keep = pick_file(path)
     qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
     del keep
-    assert path.is_file() and not window.dirty
+    assert path.is_file() and not window.run.dirty
     c = read_checkpoint(path)
     assert c.epochs_done == 1 and c.has_training_state
     assert len(c.info["step_metrics"]["step"]) == window.controller.steps_per_epoch
-    assert window.recent_files()[0] == str(path.resolve())
+    assert window.files.recent_files()[0] == str(path.resolve())
 
     other = MainWindow(settings=settings, dataset="mnist5k")
     qtbot.addWidget(other)
@@ -109,10 +109,10 @@ def test_save_with_ctrl_s_then_open_in_a_new_window_and_continue(qtbot, fp32_win
     other.form.precision_combo.setCurrentIndex(other.form.precision_combo.findData("fp32"))
     qtbot.mouseClick(other.form.continue_button, Qt.MouseButton.LeftButton)
     wait_finished(qtbot, other)
-    assert other.last_done.step == 2 * other.controller.steps_per_epoch
-    assert other.save_model(str(tmp_path / "resumed.vae"))
+    assert other.run.last_done.step == 2 * other.controller.steps_per_epoch
+    assert other.files.save_model(str(tmp_path / "resumed.vae"))
     train_to_end(qtbot, window, epochs=2)
-    assert window.save_model(str(tmp_path / "straight.vae"))
+    assert window.files.save_model(str(tmp_path / "straight.vae"))
     a, b = read_checkpoint(tmp_path / "resumed.vae"), read_checkpoint(tmp_path / "straight.vae")
     for key in a.weights:
         torch.testing.assert_close(a.weights[key], b.weights[key], rtol=0, atol=1e-6)
@@ -122,7 +122,7 @@ def test_save_with_ctrl_s_then_open_in_a_new_window_and_continue(qtbot, fp32_win
 def test_gui_checkpoint_resumes_headless_and_cli_checkpoint_opens_in_gui(qtbot, fp32_window, tmp_path):
     window = fp32_window
     train_to_end(qtbot, window, epochs=1)
-    assert window.save_model(str(tmp_path / "gui.vae"))
+    assert window.files.save_model(str(tmp_path / "gui.vae"))
     result = subprocess.run(
         [sys.executable, "-m", "vaegui", "train", "--resume", str(tmp_path / "gui.vae"), "--epochs", "2",
          "--json", "--save", str(tmp_path / "cli.vae")],
@@ -130,19 +130,19 @@ def test_gui_checkpoint_resumes_headless_and_cli_checkpoint_opens_in_gui(qtbot, 
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["epoch"] == 2
-    assert window.open_model(str(tmp_path / "cli.vae"))
+    assert window.files.open_model(str(tmp_path / "cli.vae"))
     assert window.run.state.position.epoch == 2
     assert "Opened cli.vae: 2 epochs" in window.statusBar().currentMessage()
 
 
 def test_bad_files_show_a_dialog_and_keep_the_open_model(qtbot, window, tmp_path):
     train_to_end(qtbot, window, epochs=1)
-    assert window.save_model(str(tmp_path / "good.vae"))
+    assert window.files.save_model(str(tmp_path / "good.vae"))
     version = window.handle.version
     weights = {k: v.clone() for k, v in window.handle.model.state_dict().items()}
     truncated = tmp_path / "truncated.vae"
     truncated.write_bytes((tmp_path / "good.vae").read_bytes()[:2000])
-    assert not window.open_model(str(truncated))
+    assert not window.files.open_model(str(truncated))
     assert "damaged or truncated" in message_texts()
     close_messages()
     good = read_checkpoint(tmp_path / "good.vae")
@@ -150,7 +150,7 @@ def test_bad_files_show_a_dialog_and_keep_the_open_model(qtbot, window, tmp_path
 
     save_checkpoint(tmp_path / "weights-only.vae", {k: v for k, v in good.tensors.items() if k.startswith("model.")},
                     good.info)
-    assert not window.open_model(str(tmp_path / "weights-only.vae"))
+    assert not window.files.open_model(str(tmp_path / "weights-only.vae"))
     assert "no optimizer state" in message_texts()
     close_messages()
     assert window.handle.version == version
@@ -179,7 +179,7 @@ def test_import_refuses_a_malicious_pickle_and_accepts_plain_weights(qtbot, wind
     close_messages()
     train_to_end(qtbot, window, epochs=1)
     torch.save(window.handle.model.state_dict(), tmp_path / "plain.pt")
-    assert window.import_weights(str(tmp_path / "plain.pt"))
+    assert window.files.import_weights(str(tmp_path / "plain.pt"))
     assert window.handle.ready and not window.form.continue_button.isEnabled()
 
 
@@ -197,8 +197,8 @@ def test_non_finite_loss_keeps_the_last_finite_weights_and_continue_with_lower_l
     window.form.lr_spin.setValue(0.001)
     qtbot.mouseClick(window.form.continue_button, Qt.MouseButton.LeftButton)
     wait_finished(qtbot, window)
-    assert window.last_done is not None, window.last_error
-    assert window.last_done.epochs_completed == 3
+    assert window.run.last_done is not None, window.run.last_error
+    assert window.run.last_done.epochs_completed == 3
     assert not window.form.error_label.isVisible()
 
 
@@ -209,10 +209,10 @@ def test_autosave_each_epoch_into_the_session_folder_removed_on_clean_exit(qtbot
     w.form.keep_spin.setValue(2)
     w.show()
     train_to_end(qtbot, w, epochs=3)
-    qtbot.waitUntil(lambda: len(list(w.session.path.glob("autosave-*.vae"))) == 2, timeout=5000)
-    names = sorted(p.name for p in w.session.path.glob("autosave-*.vae"))
+    qtbot.waitUntil(lambda: len(list(w.training.session.path.glob("autosave-*.vae"))) == 2, timeout=5000)
+    names = sorted(p.name for p in w.training.session.path.glob("autosave-*.vae"))
     assert names[0].startswith("autosave-e0002") and names[1].startswith("autosave-e0003")
-    folder = w.session.path
+    folder = w.training.session.path
     w.close()
     assert not folder.exists()
 
@@ -232,12 +232,12 @@ def test_crashed_session_is_offered_for_restore(qtbot, settings, tmp_path):
     w = MainWindow(settings=settings, data_dir=str(data))
     qtbot.addWidget(w)
     w.show()
-    box = w.offer_recovery()
+    box = w.files.offer_recovery()
     assert box is not None and "did not close normally" in box.text()
     box.button(QMessageBox.StandardButton.Yes).click()
     qtbot.waitUntil(lambda: w.handle.ready, timeout=5000)
     assert w.run.state.position.epoch == 1
-    assert w.offer_recovery() is None  # offered once only
+    assert w.files.offer_recovery() is None  # offered once only
     w.close()
 
 
@@ -272,22 +272,22 @@ def test_close_during_training_stop_and_save(qtbot, window, tmp_path):
 
 def test_open_recent_lists_saved_files_and_forgets_missing_ones(qtbot, window, tmp_path):
     train_to_end(qtbot, window, epochs=1)
-    assert window.save_model(str(tmp_path / "a.vae"))
-    actions = [a for a in window.recent_menu.actions() if "a.vae" in a.text()]
+    assert window.files.save_model(str(tmp_path / "a.vae"))
+    actions = [a for a in window.files.recent_menu.actions() if "a.vae" in a.text()]
     assert len(actions) == 1
     (tmp_path / "a.vae").unlink()
     actions[0].trigger()
     assert "no longer exists" in message_texts()
     close_messages()
-    assert window.recent_files() == []
+    assert window.files.recent_files() == []
 
 
 def test_saving_to_an_unwritable_place_says_so_and_keeps_the_model_unsaved(qtbot, window, tmp_path):
     train_to_end(qtbot, window, epochs=1)
-    assert not window.save_model(str(tmp_path / "no-such-folder" / "m.vae"))
+    assert not window.files.save_model(str(tmp_path / "no-such-folder" / "m.vae"))
     assert "could not save" in message_texts() and "Nothing was overwritten" in message_texts()
     close_messages()
-    assert window.dirty and window.save_action.isEnabled()
+    assert window.run.dirty and window.save_action.isEnabled()
 
 
 def test_an_exception_in_the_training_process_shows_the_error_with_its_traceback(qtbot, window):
@@ -307,12 +307,12 @@ def test_a_saved_conditional_vae_opens_with_its_form_and_analogies(qtbot, window
     window.form.model_combo.setCurrentIndex(window.form.model_combo.findData("cvae"))
     window.form.likelihood_combo.setCurrentIndex(window.form.likelihood_combo.findData("cbernoulli"))
     train_to_end(qtbot, window, epochs=1)
-    assert window.save_model(str(tmp_path / "cvae.vae"))
+    assert window.files.save_model(str(tmp_path / "cvae.vae"))
     other = MainWindow(settings=settings, dataset="digits")
     qtbot.addWidget(other)
     other.form.model_combo.setCurrentIndex(other.form.model_combo.findData("vae"))
     other.show()
-    assert other.open_model(str(tmp_path / "cvae.vae"))
+    assert other.files.open_model(str(tmp_path / "cvae.vae"))
     assert other.form.model_combo.currentData() == "cvae"
     assert other.form.likelihood_combo.currentData() == "cbernoulli"
     other.tabs.setCurrentWidget(other.analogies)

@@ -29,7 +29,7 @@ def test_import_a_folder_through_the_dialogs_train_and_interpolate(qtbot, window
     qtbot.waitUntil(lambda: window.handle.dataset.name.startswith("folder:"), timeout=20000)
     del keep
     assert window.handle.dataset.image_shape == (3, 32, 32)
-    assert "Skipped 4 files" in window.last_import_report and "truncated.png" in window.last_import_report
+    assert "Skipped 4 files" in window.data.last_import_report and "truncated.png" in window.data.last_import_report
     assert "Imported 11 images" in message_texts()
     close_messages()
     assert window.form.dataset_combo.currentText() == "Imported: pictures"
@@ -56,7 +56,7 @@ def test_a_failed_import_changes_nothing(qtbot, window, tmp_path):
     keep = pick_file(bad)
     window.import_file_action.trigger()
     del keep
-    qtbot.waitUntil(lambda: "wrong magic number" in window.last_import_report, timeout=10000)
+    qtbot.waitUntil(lambda: "wrong magic number" in window.data.last_import_report, timeout=10000)
     assert window.handle.dataset is before
     assert "Nothing was imported" in message_texts()
     close_messages()
@@ -82,7 +82,7 @@ def test_download_from_the_menu_against_a_loopback_server(qtbot, settings, tmp_p
     action = next(a for a in w.download_menu.actions() if a.text().startswith("MNIST"))
     action.trigger()
     qtbot.waitUntil(lambda: w.handle.dataset.name == "download:mnist", timeout=20000)
-    assert len(w.handle.dataset.train_x) == 20 and "verified" in w.last_import_report
+    assert len(w.handle.dataset.train_x) == 20 and "verified" in w.data.last_import_report
     assert (tmp_path / "data" / "downloads" / "mnist" / "train-images-idx3-ubyte.gz").is_file()
     close_messages()
     w.close()

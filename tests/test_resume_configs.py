@@ -62,13 +62,13 @@ def test_continue_in_the_window_keeps_every_setting_it_was_not_told_to_change(qt
     with qtbot.waitSignal(window.controller.running_changed, timeout=5000):
         qtbot.mouseClick(form.train_button, Qt.MouseButton.LeftButton)
     wait_finished(qtbot, window)
-    assert window.last_error == ""
+    assert window.run.last_error == ""
     # Continue to 2 epochs: only the epoch count differs
     form.epochs_spin.setValue(2)
     qtbot.mouseClick(form.continue_button, Qt.MouseButton.LeftButton)
     wait_finished(qtbot, window)
-    assert window.last_error == ""
-    assert window.save_model(str(tmp_path / "two.vae"))
+    assert window.run.last_error == ""
+    assert window.files.save_model(str(tmp_path / "two.vae"))
     saved = read_checkpoint(tmp_path / "two.vae")
     assert saved.model_config == model
     assert saved.train_config == dataclasses.replace(train, epochs=2)
@@ -78,7 +78,7 @@ def test_continue_in_the_window_keeps_every_setting_it_was_not_told_to_change(qt
     form.lr_spin.setValue(train.lr / 2)
     qtbot.mouseClick(form.continue_button, Qt.MouseButton.LeftButton)
     wait_finished(qtbot, window)
-    assert window.save_model(str(tmp_path / "three.vae"))
+    assert window.files.save_model(str(tmp_path / "three.vae"))
     assert read_checkpoint(tmp_path / "three.vae").train_config == dataclasses.replace(
         train, epochs=3, lr=train.lr / 2)
 

@@ -58,9 +58,9 @@ def run_gui(
     window.fit_to_screen()
     window.show()
     if not scripted:
-        QTimer.singleShot(0, window.offer_recovery)
+        QTimer.singleShot(0, window.files.offer_recovery)
     if train:
-        QTimer.singleShot(0, window.start_training)
+        QTimer.singleShot(0, window.training.start_training)
     if quit_after is not None:
 
         def finish() -> None:

@@ -56,6 +56,7 @@ def _add_training_options(p: argparse.ArgumentParser, defaults: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``vaegui`` command line: the window, ``train`` and ``bench``, options from the configs' metadata."""
     parser = argparse.ArgumentParser(prog="vaegui", description="A latent-space explorer for VAEs.")
     parser.add_argument("--dataset", choices=sorted(DATASETS), help="dataset to open the window on")
     parser.add_argument("--train", action="store_true", help="start training as soon as the window opens")
@@ -152,6 +153,8 @@ def load_any(name: str, args, checkpoint=None):
 
 
 def cmd_train(args) -> int:
+    """``vaegui train``: train headless, one line per epoch (nats per image); returns the exit
+    status (0, 1 on a non-finite loss, 2 on bad options or files, 130 after Ctrl+C)."""
     import signal
 
     import torch
@@ -229,6 +232,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_models(args, data, model_cfg, train_cfg) -> int:
+    """``vaegui bench --models``: the model table (test −ELBO, importance-sampled −log p(x), KL)."""
     from models.benchmark import model_table
 
     k = args.eval_iw or 1000
@@ -254,6 +258,7 @@ def cmd_models(args, data, model_cfg, train_cfg) -> int:
 
 
 def cmd_bench(args) -> int:
+    """``vaegui bench``: trainer vs a plain DataLoader loop (and ``--gui``: in the window)."""
     from models.benchmark import compare
 
     data, model_cfg, train_cfg = _configs(args)
@@ -300,6 +305,7 @@ def cmd_bench(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``vaegui`` entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.command == "train":
         return cmd_train(args)

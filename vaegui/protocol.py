@@ -60,6 +60,8 @@ class Ready:
 
 @dataclass(frozen=True)
 class Started:
+    """The run started on ``device`` (``"cpu"``, ``"cuda"``) with matmul ``precision`` (``"fp32"``/``"bf16"``)."""
+
     device: str
     precision: str
     steps_per_epoch: int
@@ -68,6 +70,8 @@ class Started:
 
 @dataclass(frozen=True)
 class Steps:
+    """Metrics of consecutive training steps (nats per image)."""
+
     batch: StepBatch
 
 
@@ -81,11 +85,15 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class Epoch:
+    """An epoch ended: its train means and test figures (nats per image)."""
+
     end: EpochEnd
 
 
 @dataclass(frozen=True)
 class Done:
+    """The run ended: finished, or stopped by the user."""
+
     done: TrainingDone
 
 
@@ -99,16 +107,22 @@ class Failed:
 
 @dataclass(frozen=True)
 class State:
+    """The resumable state of the run that ended."""
+
     state: TrainingState
 
 
 @dataclass(frozen=True)
 class Autosaved:
+    """An autosave was written to ``path``."""
+
     path: str
 
 
 @dataclass(frozen=True)
 class AutosaveFailed:
+    """An autosave could not be written (a full disk, say); training goes on."""
+
     reason: str
 
 

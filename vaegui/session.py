@@ -33,6 +33,7 @@ class ModelHandle(QObject):
         self.kl_per_dim: list[float] = []
 
     def set_activity(self, kl_per_dim: list[float]) -> None:
+        """Each latent dimension's KL on the test split, ``(D,)`` nats, newest epoch."""
         self.kl_per_dim = list(kl_per_dim)
         self.activity_changed.emit()
 
@@ -43,6 +44,7 @@ class ModelHandle(QObject):
 
     @property
     def latent_dim(self) -> int:
+        """D, the latent size of the model (0 without one)."""
         return self.model.latent_dim if self.model is not None else 0
 
     def mismatch(self) -> str:
@@ -69,9 +71,11 @@ class ModelHandle(QObject):
 
     @property
     def class_names(self) -> tuple[str, ...]:
+        """The dataset's label names (empty without a dataset)."""
         return tuple(self.dataset.class_names) if self.dataset is not None else ()
 
     def set_dataset(self, dataset: ImageDataset) -> None:
+        """Use ``dataset`` for the panels' images (the model stays until Train)."""
         self.dataset = dataset
         self.dataset_changed.emit()
 
@@ -114,6 +118,7 @@ class ModelHandle(QObject):
         return self.model.encode(images.float(), self._labels(labels, len(images)))[0]
 
     def test_label(self, index: int) -> int:
+        """The label of test image ``index``; raises IndexError when out of range."""
         assert self.dataset is not None
         return int(self.dataset.test_y[index])
 

@@ -89,12 +89,14 @@ class ImageGridView(pg.GraphicsView):
         self.setMinimumSize(160, 160)
 
     def show_grid(self, images: np.ndarray, rows: int, cols: int, padding: int = 0) -> None:
+        """Tile ``images`` ``(rows·cols, C, H, W)`` (pixels in [0, 1]) and show them."""
         pixels = tile_images(images, rows, cols, scale=1, padding=padding)
         self.pixels = pixels
         self.item.setImage(pixels, levels=(0.0, 1.0), autoLevels=False)
         self.view.autoRange(padding=0.0)
 
     def clear(self) -> None:
+        """Show nothing."""
         self.pixels = None
         self.item.clear()
 
@@ -229,9 +231,13 @@ class GridPanel(QWidget):
 
     # -- to implement ---------------------------------------------------------------------
     def compute_grid(self) -> tuple[np.ndarray, int, int] | None:
+        """The grid to show: ``(images, rows, cols)`` with images ``(rows·cols, C, H, W)``,
+        pixels in [0, 1], decoded from the newest snapshot; None (with ``self._why``
+        set) when there is nothing to show. Subclasses implement it."""
         raise NotImplementedError
 
     def empty_caption(self) -> str:
+        """What the panel says when it has no grid (why, or how to get one)."""
         if self._why and self.handle.ready:
             return self._why
         return "No model yet: choose the settings on the left and press Train (Ctrl+Return)."
@@ -247,6 +253,7 @@ class GridPanel(QWidget):
         return False
 
     def grid_caption(self) -> str:
+        """The caption under the grid: what it shows, the source (paper, figure) and the snapshot."""
         return ""
 
     # -- refresh logic ---------------------------------------------------------------------
@@ -261,6 +268,7 @@ class GridPanel(QWidget):
             self.refresh()
 
     def refresh(self) -> None:
+        """Decode and show the grid now (on the GUI thread; a hidden panel waits until shown)."""
         self._stale = False
         self._why = self.handle.mismatch()
         t0 = time.perf_counter()
@@ -279,6 +287,7 @@ class GridPanel(QWidget):
 
     @property
     def current_grid(self) -> tuple[np.ndarray, int, int] | None:
+        """The grid on screen, ``(images (N, C, H, W), rows, cols)``, or None."""
         return self._grid
 
     # -- export ----------------------------------------------------------------------------

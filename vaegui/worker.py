@@ -163,14 +163,17 @@ class TrainingController(QObject):
         self.running_changed.emit(True)
 
     def pause(self) -> None:
+        """Hold the run before its next step (the panels keep the latest weights)."""
         if self.running:
             self._run.clear()
 
     def resume(self) -> None:
+        """Let a paused run go on."""
         self._run.set()
 
     @property
     def paused(self) -> bool:
+        """True while a run is paused."""
         return self.running and not self._run.is_set()
 
     def stop(self) -> None:

@@ -1,5 +1,5 @@
 """Analogies for a conditional VAE: one image's z decoded with every label, so that
-style (z) and label (y) separate (Kingma et al. 2014, M2; Sohn et al. 2015; seed 003)."""
+style (z) and label (y) separate (Kingma et al. 2014, M2; Sohn et al. 2015)."""
 
 from __future__ import annotations
 

@@ -107,8 +107,14 @@ class InterpolationPanel(GridPanel):
         self._thumbs()
 
     def clear_external(self) -> None:
+        """Forget dropped images: both ends are test images again."""
         self.external = {"a": None, "b": None}
         self._thumbs()
+
+    def set_endpoint(self, end: str, index: int) -> None:
+        """Make test image ``index`` end ``"a"`` or ``"b"`` (a dropped image there is dropped)."""
+        (self.index_a if end == "a" else self.index_b).setValue(index)
+        self.clear_external()
 
     def endpoint(self, end: str) -> torch.Tensor:
         """Image ``(1, C, H, W)`` at end ``"a"`` or ``"b"``: a dropped one, else the picked test image."""

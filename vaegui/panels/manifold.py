@@ -80,7 +80,7 @@ class ManifoldPanel(GridPanel):
                 spin.blockSignals(True)
                 spin.setValue(k)
                 spin.blockSignals(False)
-        self.refresh()
+        self._on_model_changed()  # redrawn now if visible, else when shown
 
     def _hold_changed(self) -> None:
         self.hold_index.setEnabled(self.hold_combo.currentData() == "image" and self.handle.latent_dim > 2)
@@ -104,6 +104,7 @@ class ManifoldPanel(GridPanel):
         self.hold_index.setEnabled(self.hold_combo.currentData() == "image" and d > 2)
 
     def dims(self) -> tuple[int, int]:
+        """The two spanned latent dimensions ``(x, y)``."""
         return self.dim_x.value(), self.dim_y.value()
 
     def compute_grid(self):

@@ -146,6 +146,7 @@ class PlotsPanel(QWidget):
     # -- drawing ---------------------------------------------------------------------------
     @property
     def smoothing_weight(self) -> float:
+        """The EMA weight of the train curves, 0 (none) to 0.99."""
         return self.smoothing.value() / 100.0
 
     def _smoothing_changed(self) -> None:

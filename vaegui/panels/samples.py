@@ -25,7 +25,7 @@ class SamplesPanel(GridPanel):
         self.seed_spin.setRange(0, 2**31 - 1)
         self.new_button = QPushButton("New samples")
         self.new_button.setToolTip("Draw with the next seed (Ctrl+R)")
-        self.new_button.clicked.connect(lambda: self.seed_spin.setValue(self.seed_spin.value() + 1))
+        self.new_button.clicked.connect(self.new_samples)
         form = QFormLayout()
         form.addRow("Rows:", self.rows_spin)
         form.addRow("Columns:", self.cols_spin)
@@ -35,6 +35,10 @@ class SamplesPanel(GridPanel):
         self.lay_out_beside(form)
         for spin in (self.rows_spin, self.cols_spin, self.seed_spin):
             spin.valueChanged.connect(self.refresh)
+
+    def new_samples(self) -> None:
+        """Draw new prior samples (the next seed)."""
+        self.seed_spin.setValue(self.seed_spin.value() + 1)
 
     def compute_grid(self):
         if not self.needs_prior():

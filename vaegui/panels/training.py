@@ -179,6 +179,7 @@ class TrainingPanel(QWidget):
 
     # -- configs ---------------------------------------------------------------------------
     def shapes_key(self) -> str:
+        """``"shapes:N"`` with the chosen count of shapes."""
         return f"shapes:{self.shapes_spin.value()}"
 
     def dataset_key(self) -> str:
@@ -190,9 +191,22 @@ class TrainingPanel(QWidget):
         return self.shapes_key() if visible else key
 
     def set_dataset_key(self, key: str) -> None:
+        """Select the drop-down entry with this key (no change when there is none)."""
         i = self.dataset_combo.findData(key)
         if i >= 0:
             self.dataset_combo.setCurrentIndex(i)
+
+    def add_dataset_entry(self, title: str, key: str) -> None:
+        """Offer one more dataset in the drop-down (once per key)."""
+        if self.dataset_combo.findData(key) < 0:
+            self.dataset_combo.addItem(title, key)
+
+    def show_epoch(self, end) -> None:
+        """Say how an epoch (:class:`~models.trainer.EpochEnd`) went, below the progress bar."""
+        self.speed_label.setText(
+            f"Epoch {end.epoch}: test −ELBO {end.test_neg_elbo:.2f} nats per image "
+            f"(reconstruction {end.test_recon:.2f} + KL {end.test_kl:.2f}); {end.samples_per_s:,.0f} samples/s"
+        )
 
     def show_dataset(self, name: str, load: bool = True) -> None:
         """Select the drop-down entry of a dataset name (``shapes:N`` sets the count of
@@ -210,6 +224,8 @@ class TrainingPanel(QWidget):
         self.dataset_combo.blockSignals(was_blocked)
 
     def set_data_info(self, text: str, input_shape: tuple[int, int, int], n_classes: int) -> None:
+        """Describe the chosen dataset; its image shape ``(C, H, W)`` and label count shape
+        the model the form describes (conv only for 28, 32 or 64 pixel squares)."""
         self.data_label.setText(text)
         self._input_shape = tuple(input_shape)
         self._n_classes = n_classes
@@ -263,6 +279,7 @@ class TrainingPanel(QWidget):
         return self.autosave_spin.value() * 60.0, self.keep_spin.value()
 
     def set_running(self, running: bool, paused: bool = False, can_continue: bool = False) -> None:
+        """Enable the buttons and fields that make sense while a run is (not) running."""
         self.setEnabled(True)
         for box in self.findChildren(QGroupBox):
             box.setEnabled(not running)
@@ -275,6 +292,7 @@ class TrainingPanel(QWidget):
         self.pause_button.setText("Resume" if paused else "Pause")
 
     def show_error(self, message: str) -> None:
+        """Show ``message`` in the red banner below the buttons ("" hides it)."""
         self.error_label.setText(message)
         self.error_label.setVisible(bool(message))
 
@@ -302,6 +320,7 @@ class TrainingPanel(QWidget):
         }
 
     def save_settings(self) -> None:
+        """Remember every field under its config field name (``form/latent_dim``, ...)."""
         if self.settings is None:
             return
         for key, w in self._widgets().items():

@@ -180,16 +180,20 @@ class TraversalPanel(GridPanel):
             known = len(kl) == len(self.sliders)
             name.setText(f"z{k} · KL {kl[k]:.2f} nats" if known else f"z{k}")
             inactive = known and kl[k] < ACTIVE_KL
-            name.setStyleSheet("color: #999;" if inactive else "")
+            if name.property("inactive") != inactive:  # restyling is costly: only on a change
+                name.setProperty("inactive", inactive)
+                name.setStyleSheet("color: #999;" if inactive else "")
             name.setToolTip(
                 f"Activity of z{k}: its KL(q(z{k}|x) ‖ p(z{k})) averaged over the test split, {kl[k]:.3f} nats. "
                 "A dimension the encoder uses carries information about the image and costs KL; one below "
                 f"{ACTIVE_KL} nats is inactive (collapsed to the prior): moving its slider changes little."
                 if known else f"z{k}: its activity (KL, nats) is shown after the first epoch"
             )
-            for col, w in enumerate((name, self.sliders[k], self.value_labels[k])):
-                self.slider_grid.addWidget(w, row, col)
-        self.refresh()
+            item = self.slider_grid.itemAtPosition(row, 1)
+            if item is None or item.widget() is not self.sliders[k]:  # move rows only when the order changed
+                for col, w in enumerate((name, self.sliders[k], self.value_labels[k])):
+                    self.slider_grid.addWidget(w, row, col)
+        self._on_model_changed()  # redrawn now if visible, else when shown
 
     def z(self) -> torch.Tensor:
         """The sliders' latent vector ``(D,)``."""
@@ -262,6 +266,7 @@ class TraversalPanel(GridPanel):
         self.apply_start()
 
     def start_z(self) -> torch.Tensor | None:
+        """The chosen start ``(D,)``: 0, a prior sample, or an image's posterior mean; None without a model."""
         d = self.handle.latent_dim
         if not self.handle.ready:
             return None
@@ -274,9 +279,16 @@ class TraversalPanel(GridPanel):
         return torch.zeros(d)
 
     def apply_start(self) -> None:
+        """Move every slider to the chosen start and decode."""
         z = self.start_z()
         if z is not None:
             self.set_z(z)
+
+    def start_from_image(self, index: int) -> None:
+        """Start the sliders at the posterior mean of test image ``index``."""
+        self.start_combo.setCurrentIndex(self.start_combo.findData("image"))
+        self.start_index.setValue(index)
+        self.apply_start()
 
     def _dataset_changed(self) -> None:
         self.start_index.setRange(0, len(self.handle.dataset.test_x) - 1)
