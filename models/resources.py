@@ -2,13 +2,14 @@
 the training device has free.
 
 The estimate runs the real objective (:func:`models.objectives.objective_terms`) on
-PyTorch's ``meta`` device, where tensors have shapes but no storage, and adds up
-the bytes of every tensor autograd saves for the backward pass
-(``torch.autograd.graph.saved_tensors_hooks``). Two batch sizes and two numbers of
-importance samples separate the cost per image of the encoder from the cost per
-decoded sample, so the figure follows the network, the likelihood, the conv or MLP
-architecture and the IWAE bound without a formula per model. Nothing is allocated
-and no arithmetic is done: it takes milliseconds for any setting.
+4 and 8 images on the CPU and adds up the bytes of every tensor autograd saves for
+the backward pass (``torch.autograd.graph.saved_tensors_hooks``). Two batch sizes
+and two numbers of importance samples separate the cost per image of the encoder
+from the cost per decoded sample, so the figure follows the network, the
+likelihood, the conv or MLP architecture and the IWAE bound without a formula per
+model; it takes milliseconds for any setting the configs allow. (PyTorch's ``meta``
+device would need no arithmetic at all, but its first use imports the compiler
+stack, a second's freeze of the window.)
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ EVAL_CHUNK = 1000
 HEADROOM = 0.8
 #: a backward pass holds gradients of the saved activations besides the activations
 BACKWARD_FACTOR = 2.0
+#: an evaluation (no autograd) keeps at most this share of a training forward's activations
+NO_GRAD_FACTOR = 0.5
 GB = 1024**3
 
 
@@ -45,7 +48,7 @@ class MemoryEstimate:
             backward's gradients of them).
         evaluation: the largest chunk of the per-epoch evaluation (ELBO on the test
             split in chunks of 1,000 images; importance sampling in chunks of 20,000
-            decoded images).
+            decoded images), half of what a training forward of it would keep.
         parameters: weights, gradients and Adam's two moments (4 × the weights).
         data: the dataset on the training device (and the copy in transit to the
             training process).
@@ -64,14 +67,26 @@ class MemoryEstimate:
 
 @functools.lru_cache(maxsize=64)
 def _saved_bytes(config: ModelConfig, batch: int, iw_k: int) -> int:
-    """Bytes autograd saves in one forward pass of the training objective (meta device)."""
-    from models.objectives import objective_terms
+    """Bytes autograd saves in one forward pass of the training objective, run on a few
+    CPU images (the widths are bounded by the configs, so this takes milliseconds)."""
+
+    with torch.random.fork_rng(devices=[]):  # the user's random stream is not touched
+        x = torch.rand(batch, *config.input_shape)
+        y = torch.zeros(batch, dtype=torch.long) if config.model == "cvae" else None
+        return _count_saved(_probe_model(config), x, y, iw_k)
+
+
+@functools.lru_cache(maxsize=2)
+def _probe_model(config: ModelConfig):
     from models.vae import VAE
 
-    with torch.device("meta"):
-        model = VAE(config)
-    x = torch.empty(batch, *config.input_shape, device="meta")
-    y = torch.zeros(batch, dtype=torch.long, device="meta") if config.model == "cvae" else None
+    with torch.random.fork_rng(devices=[]):
+        return VAE(config)
+
+
+def _count_saved(model, x: torch.Tensor, y: torch.Tensor | None, iw_k: int) -> int:
+    from models.objectives import objective_terms
+
     total = 0
 
     def pack(t: torch.Tensor) -> torch.Tensor:
@@ -115,6 +130,9 @@ def estimate_memory(model_config: ModelConfig, train_config: TrainConfig, data_b
     if train_config.eval_iw and model_config.model != "ae":
         _, sample = per_image_bytes(model_config, 2)
         evaluation = max(evaluation, IW_CHUNK_IMAGES * sample)
+    # without autograd each layer's output is freed once the next has used it: at most
+    # about half of what a training forward keeps is alive at once
+    evaluation = int(NO_GRAD_FACTOR * evaluation)
     with torch.device("meta"):
         params = VAE(model_config).parameter_count()
     return MemoryEstimate(step=step, evaluation=evaluation, parameters=4 * 4 * params, data=2 * int(data_bytes))
