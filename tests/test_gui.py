@@ -49,7 +49,7 @@ def test_train_two_epochs_plots_fill_and_test_elbo_falls(qtbot, window):
     epochs = window.plots.epochs
     assert epochs[1].test_neg_elbo < epochs[0].test_neg_elbo
     assert window.form.progress.value() == steps
-    assert "Finished 2 epochs" in window.statusBar().currentMessage()
+    assert "Finished 2 epochs" in UI(qtbot, window).status_text()
     assert window.form.train_button.isEnabled() and not window.form.stop_button.isEnabled()
     # the manifold panel shows the newest weights
     window.tabs.setCurrentWidget(window.manifold)
@@ -78,7 +78,7 @@ def test_traversal_slider_changes_the_image(qtbot, window):
 
 
 def test_traversal_start_from_an_image_posterior_mean(qtbot, window):
-    window.form.latent_spin.setValue(4)
+    UI(qtbot, window).set(latent_dim=4)
     train_to_end(qtbot, window)
     window.tabs.setCurrentWidget(window.traversal)
     panel = window.traversal
@@ -125,7 +125,7 @@ def test_export_manifold_grid_to_png_with_exact_size(qtbot, window, tmp_path):
         pixels = np.asarray(img)
     assert pixels[0, 0] == 255  # the padding is white
     assert pixels[2:26, 2:26].std() > 0  # a decoded digit, not a blank tile
-    assert "Saved" in window.statusBar().currentMessage()
+    assert "Saved" in UI(qtbot, window).status_text()
     # the chosen scale is remembered for the next export
     assert int(window.settings.value("export/scale")) == 3
 
@@ -166,7 +166,7 @@ def test_new_samples_button_changes_the_grid(qtbot, window):
 
 
 def test_manifold_of_a_higher_dimensional_latent(qtbot, window):
-    window.form.latent_spin.setValue(5)
+    UI(qtbot, window).set(latent_dim=5)
     train_to_end(qtbot, window)
     window.tabs.setCurrentWidget(window.manifold)
     panel = window.manifold
@@ -194,7 +194,7 @@ def test_stop_mid_training(qtbot, window):
     wait_finished(qtbot, window)
     assert window.run.last_done.stopped
     assert window.run.last_done.step < 1000 * window.controller.steps_per_epoch
-    assert "Stopped at step" in window.statusBar().currentMessage()
+    assert "Stopped at step" in UI(qtbot, window).status_text()
     assert window.form.train_button.isEnabled()
 
 
@@ -217,8 +217,8 @@ def test_pause_and_resume(qtbot, window):
 def test_close_window_mid_training_stops_the_worker(qtbot, settings):
     w = MainWindow(settings=settings, dataset="digits")
     qtbot.addWidget(w)
-    w.form.hidden_spin.setValue(64)
-    w.form.epochs_spin.setValue(1000)
+    UI(qtbot, w).set(hidden_dim=64)
+    UI(qtbot, w).set(epochs=1000)
     w.show()
     w.training.start_training()
     qtbot.waitUntil(lambda: w.plots.steps.size > 0, timeout=30000)
@@ -231,14 +231,14 @@ def test_close_window_mid_training_stops_the_worker(qtbot, settings):
 
 
 def test_non_finite_loss_shows_a_clear_message_and_app_stays_usable(qtbot, window):
-    window.form.lr_spin.setValue(10.0)
+    UI(qtbot, window).set(lr=10.0)
     train(qtbot, window, epochs=5)
     wait_finished(qtbot, window)
     assert window.form.error_label.isVisible()
     assert "non-finite" in window.form.error_label.text() and "lower learning rate" in window.form.error_label.text()
     assert window.form.train_button.isEnabled()
     # the user lowers the learning rate and trains again: the error clears
-    window.form.lr_spin.setValue(0.001)
+    UI(qtbot, window).set(lr=0.001)
     train_to_end(qtbot, window, epochs=1)
     assert not window.form.error_label.isVisible()
 
@@ -266,8 +266,8 @@ def test_plot_controls_smoothing_log_y_and_readout(qtbot, window):
 def test_form_settings_are_remembered(qtbot, settings):
     first = MainWindow(settings=settings, dataset="digits")
     qtbot.addWidget(first)
-    first.form.latent_spin.setValue(7)
-    first.form.beta_spin.setValue(4.0)
+    UI(qtbot, first).set(latent_dim=7)
+    UI(qtbot, first).set(beta=4.0)
     first.close()
     second = MainWindow(settings=settings)
     qtbot.addWidget(second)

@@ -6,86 +6,69 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QPoint, QRect, Qt
-
 from vaegui.mainwindow import MainWindow
 
-from .test_gui import train, train_to_end, wait_finished
-from .test_gui_files import close_messages, message_texts
+from .ui import UI
 
 
 def test_absurd_settings_are_refused_with_the_figures_and_nothing_starts(qtbot, window):
-    form = window.form
-    form.batch_spin.setValue(8192)
-    form.hidden_spin.setValue(4096)
-    form.iw_k_spin.setValue(5000)
-    qtbot.mouseClick(form.train_button, Qt.MouseButton.LeftButton)
+    ui = UI(qtbot, window)
+    ui.set(batch_size=8192, hidden_dim=4096, iw_k=5000)
+    ui.click(window.form.train_button)
     assert not window.controller.running
-    shown = form.error_label.text()
-    assert form.error_label.isVisible() and "batch 8,192 × hidden 4,096 × K 5,000 needs ~" in shown
+    shown = ui.error_text()
+    assert "batch 8,192 × hidden 4,096 × K 5,000 needs ~" in shown
     assert "GB free" in shown and "lower the IWAE samples K or the batch size" in shown
-    assert "needs ~" in message_texts()
-    close_messages()
-    assert form.train_button.isEnabled()
+    assert "needs ~" in ui.messages()
+    ui.close_messages()
+    assert window.form.train_button.isEnabled()
     # lowering K makes it fit: the same window trains
-    form.iw_k_spin.setValue(1)
-    form.batch_spin.setValue(128)
-    form.hidden_spin.setValue(32)
-    train_to_end(qtbot, window, epochs=1)
+    ui.set(iw_k=1, batch_size=128, hidden_dim=32).train(epochs=1)
 
 
 def test_stop_during_a_long_evaluation_takes_effect_within_2_s(qtbot, window):
-    form = window.form
-    form.hidden_spin.setValue(2048)
-    form.eval_iw_spin.setValue(5000)  # 360 test images × 5,000 samples: seconds of evaluation
-    form.eval_images_spin.setValue(360)
-    train(qtbot, window, epochs=1)
-    qtbot.waitUntil(lambda: form.progress.maximum() > 0 and form.progress.value() == form.progress.maximum(),
-                    timeout=60_000)  # every step of the epoch is done: the evaluation runs
+    ui = UI(qtbot, window)
+    ui.set(hidden_dim=2048, eval_iw=5000, eval_iw_images=360)  # 360 test images × 5,000 samples
+    ui.start(epochs=1)
+    qtbot.waitUntil(lambda: "evaluating on the test split" in ui.progress_text(), timeout=60_000)
     time.sleep(0.3)
     start = time.perf_counter()
-    qtbot.mouseClick(form.stop_button, Qt.MouseButton.LeftButton)
+    ui.stop()
     qtbot.waitUntil(lambda: not window.controller.running, timeout=10_000)
     took = time.perf_counter() - start
     assert took < 2.0, f"Stop took {took:.1f} s"
-    wait_finished(qtbot, window)
-    assert window.run.last_done.stopped and "Stopped at step" in window.statusBar().currentMessage()
-    assert form.continue_button.isEnabled()
-
-
-def _inside_window(widget, window) -> bool:
-    rect = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
-    return widget.isVisible() and window.rect().contains(rect) and not widget.visibleRegion().isEmpty()
+    ui.wait()
+    assert window.run.last_done.stopped and "Stopped at step" in ui.status_text()
+    assert window.form.continue_button.isEnabled()
 
 
 def test_the_controls_are_in_view_at_1280x720_and_at_the_default_size(qtbot, window):
-    form = window.form
+    ui, form = UI(qtbot, window), window.form
     for size in ((1280, 720), (1440, 920)):
         window.resize(*size)
         qtbot.waitUntil(lambda: window.size().width() == size[0])
         for widget in (form.train_button, form.continue_button, form.pause_button, form.stop_button, form.progress):
-            assert _inside_window(widget, window), (size, widget.text() if hasattr(widget, "text") else widget)
+            assert ui.visible(widget), (size, widget.text() if hasattr(widget, "text") else widget)
         # the form scrolls, the controls do not
         scroll = form.parentWidget().parentWidget()
         scroll.verticalScrollBar().setValue(scroll.verticalScrollBar().maximum())
-        assert _inside_window(form.train_button, window)
+        assert ui.visible(form.train_button)
 
 
 def test_the_first_manifold_spans_the_two_most_active_dimensions(qtbot, window):
-    window.form.latent_spin.setValue(20)
-    train_to_end(qtbot, window, epochs=2)
+    ui = UI(qtbot, window)
+    ui.set(latent_dim=20).train(epochs=2)
     kl = window.handle.kl_per_dim
     assert len(kl) == 20
     top = sorted(range(20), key=lambda k: -kl[k])[:2]
-    manifold = window.manifold
-    window.tabs.setCurrentWidget(manifold)
+    manifold = ui.show("Manifold")
     assert manifold.dims() == (top[0], top[1]) and manifold.active_check.isChecked()
-    qtbot.waitUntil(lambda: "two most active dimensions" in manifold.caption.text())
-    assert f"z{top[0]} grows left → right, z{top[1]} bottom → top" in manifold.caption.text()
+    qtbot.waitUntil(lambda: "two most active dimensions" in ui.caption("Manifold"))
+    assert f"z{top[0]} grows left → right, z{top[1]} bottom → top" in ui.caption("Manifold")
     # the traversal shows the same order, its labels say what the number is
-    traversal = window.traversal
+    traversal = ui.panel("Traversal")
     assert traversal.dim_order()[:2] == top
-    label = traversal._name_labels[top[0]]
+    label = traversal.slider_grid.itemAtPosition(0, 0).widget()
     assert label.text() == f"z{top[0]} · KL {kl[top[0]]:.2f} nats"
     assert "averaged over the test split" in label.toolTip() and "inactive" in label.toolTip()
     # a dimension picked by hand stays picked
@@ -97,12 +80,12 @@ def test_the_first_manifold_spans_the_two_most_active_dimensions(qtbot, window):
 def test_autosave_notices_do_not_take_over_the_status_bar(qtbot, settings, tmp_path):
     w = MainWindow(settings=settings, dataset="digits", data_dir=str(tmp_path / "data"))
     qtbot.addWidget(w)
-    w.form.hidden_spin.setValue(32)
     w.show()
-    train_to_end(qtbot, w, epochs=2)
+    ui = UI(qtbot, w)
+    ui.set(hidden_dim=32).train(epochs=2)
     qtbot.waitUntil(lambda: w.training.autosave_label.text().startswith("autosaved "), timeout=5000)
     assert str(w.training.session.path) in w.training.autosave_label.toolTip()
-    assert "Finished 2 epochs" in w.statusBar().currentMessage()
+    assert "Finished 2 epochs" in ui.status_text()
     w.close()
 
 
@@ -111,10 +94,9 @@ def test_an_unwritable_autosave_folder_is_named_before_the_run_and_training_goes
     blocker.write_text("a file where the data folder should be")
     w = MainWindow(settings=settings, dataset="digits", data_dir=str(blocker))
     qtbot.addWidget(w)
-    w.form.hidden_spin.setValue(32)
     w.show()
     assert w.training.session is None
-    train_to_end(qtbot, w, epochs=1)
+    UI(qtbot, w).set(hidden_dim=32).train(epochs=1)
     assert w.training.autosave_label.text() == "autosave off"
     assert str(blocker / "sessions") in w.training.autosave_label.toolTip()
     w.close()

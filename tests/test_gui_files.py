@@ -17,6 +17,7 @@ from models.checkpoint import read_checkpoint
 from vaegui.mainwindow import MainWindow
 
 from .test_gui import train_to_end, wait_finished
+from .ui import UI
 
 
 def when_modal(kind, act, timeout_ms=10000):
@@ -105,7 +106,7 @@ def test_save_with_ctrl_s_then_open_in_a_new_window_and_continue(qtbot, fp32_win
     for key, value in c.weights.items():
         assert torch.equal(other.handle.model.state_dict()[key], value)
     # continue to 2 epochs in total, then compare with an uninterrupted 2-epoch run in the first window
-    other.form.epochs_spin.setValue(2)
+    UI(qtbot, other).set(epochs=2)
     other.form.precision_combo.setCurrentIndex(other.form.precision_combo.findData("fp32"))
     qtbot.mouseClick(other.form.continue_button, Qt.MouseButton.LeftButton)
     wait_finished(qtbot, other)
@@ -132,7 +133,7 @@ def test_gui_checkpoint_resumes_headless_and_cli_checkpoint_opens_in_gui(qtbot, 
     assert json.loads(result.stdout.splitlines()[-1])["epoch"] == 2
     assert window.files.open_model(str(tmp_path / "cli.vae"))
     assert window.run.state.position.epoch == 2
-    assert "Opened cli.vae: 2 epochs" in window.statusBar().currentMessage()
+    assert "Opened cli.vae: 2 epochs" in UI(qtbot, window).status_text()
 
 
 def test_bad_files_show_a_dialog_and_keep_the_open_model(qtbot, window, tmp_path):
@@ -184,8 +185,8 @@ def test_import_refuses_a_malicious_pickle_and_accepts_plain_weights(qtbot, wind
 
 
 def test_non_finite_loss_keeps_the_last_finite_weights_and_continue_with_lower_lr(qtbot, window):
-    window.form.lr_spin.setValue(10.0)
-    window.form.epochs_spin.setValue(3)
+    UI(qtbot, window).set(lr=10.0)
+    UI(qtbot, window).set(epochs=3)
     qtbot.mouseClick(window.form.train_button, Qt.MouseButton.LeftButton)
     wait_finished(qtbot, window)
     assert "non-finite" in window.form.error_label.text() and "lower learning rate" in window.form.error_label.text()
@@ -194,7 +195,7 @@ def test_non_finite_loss_keeps_the_last_finite_weights_and_continue_with_lower_l
     assert state is not None and window.form.continue_button.isEnabled()
     assert all(torch.isfinite(v).all() for v in state.weights().values())
     assert window.handle.version == state.position.version  # the panels show the restored weights
-    window.form.lr_spin.setValue(0.001)
+    UI(qtbot, window).set(lr=0.001)
     qtbot.mouseClick(window.form.continue_button, Qt.MouseButton.LeftButton)
     wait_finished(qtbot, window)
     assert window.run.last_done is not None, window.run.last_error
@@ -205,7 +206,7 @@ def test_non_finite_loss_keeps_the_last_finite_weights_and_continue_with_lower_l
 def test_autosave_each_epoch_into_the_session_folder_removed_on_clean_exit(qtbot, settings, tmp_path):
     w = MainWindow(settings=settings, dataset="digits", data_dir=str(tmp_path / "data"))
     qtbot.addWidget(w)
-    w.form.hidden_spin.setValue(32)
+    UI(qtbot, w).set(hidden_dim=32)
     w.form.keep_spin.setValue(2)
     w.show()
     train_to_end(qtbot, w, epochs=3)
@@ -255,7 +256,7 @@ def test_close_with_unsaved_model_asks_cancel_keeps_open_discard_closes(qtbot, w
 
 
 def test_close_during_training_stop_and_save(qtbot, window, tmp_path):
-    window.form.epochs_spin.setValue(1000)
+    UI(qtbot, window).set(epochs=1000)
     qtbot.mouseClick(window.form.train_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.plots.steps.size > 0, timeout=30000)
     window.ask_on_close = True

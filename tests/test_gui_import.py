@@ -12,6 +12,7 @@ from .test_data_import import mixed_folder  # noqa: F401  (the fixture)
 from .test_downloads import server  # noqa: F401  (the fixture)
 from .test_gui import train_to_end
 from .test_gui_files import close_messages, message_texts, pick_file, when_modal
+from .ui import UI
 
 
 def test_import_a_folder_through_the_dialogs_train_and_interpolate(qtbot, window, mixed_folder):  # noqa: F811
@@ -33,7 +34,7 @@ def test_import_a_folder_through_the_dialogs_train_and_interpolate(qtbot, window
     assert "Imported 11 images" in message_texts()
     close_messages()
     assert window.form.dataset_combo.currentText() == "Imported: pictures"
-    window.form.hidden_spin.setValue(32)
+    UI(qtbot, window).set(hidden_dim=32)
     train_to_end(qtbot, window, epochs=2)
     # pick two images in the browser, then interpolate
     window.tabs.setCurrentWidget(window.browser)

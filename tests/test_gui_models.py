@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from .test_gui import train_to_end
+from .ui import UI
 
 
 def choose(combo, key):
@@ -105,7 +106,7 @@ def test_beta_vae_with_warmup_and_is_estimate_shows_loss_and_gap_curves(qtbot, w
 
 
 def test_traversal_sorted_by_kl(qtbot, window):
-    window.form.latent_spin.setValue(6)
+    UI(qtbot, window).set(latent_dim=6)
     train_to_end(qtbot, window, epochs=2)
     visit(qtbot, window, window.traversal)
     panel = window.traversal

@@ -78,6 +78,29 @@ class UI:
         boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
         return " | ".join(box.text() for box in boxes)
 
+    def grid(self, title: str):
+        """The grid the tab called ``title`` shows: ``(images (N, C, H, W), rows, cols)`` or None."""
+        return self.panel(title).current_grid
+
+    def caption(self, title: str) -> str:
+        """The text under the grid of the tab called ``title``."""
+        return self.panel(title).caption.text()
+
+    def panel(self, title: str):
+        tabs = self.window.tabs
+        return tabs.widget(next(i for i in range(tabs.count()) if tabs.tabText(i) == title))
+
+    def visible(self, widget) -> bool:
+        """True when ``widget`` lies wholly inside the window and is not hidden or clipped."""
+        from PySide6.QtCore import QPoint, QRect
+
+        rect = QRect(widget.mapTo(self.window, QPoint(0, 0)), widget.size())
+        return widget.isVisible() and self.window.rect().contains(rect) and not widget.visibleRegion().isEmpty()
+
+    def close_messages(self) -> None:
+        for box in [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]:
+            box.close()
+
     def show(self, title: str):
         """Bring the tab called ``title`` to the front (as Ctrl+1…Ctrl+8 do); returns its panel."""
         tabs = self.window.tabs
