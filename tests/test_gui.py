@@ -32,13 +32,13 @@ def train_to_end(qtbot, window, epochs: int = 2):
     return window
 
 
-def test_window_opens_on_real_digits(window):
+def test_window_opens_on_real_digits(qtbot, window):
     assert window.tabs.currentWidget() is window.data_panel
     pixels = window.data_panel.grid_view.pixels
     assert pixels is not None and pixels.max() == 1.0 and pixels.min() == 0.0
     assert "1,437 training" in window.form.data_label.text()
     assert not window.form.stop_button.isEnabled()
-    assert "No model yet" in window.manifold.caption.text()
+    assert "No model yet" in UI(qtbot, window).caption("Manifold")
 
 
 def test_train_two_epochs_plots_fill_and_test_elbo_falls(qtbot, window):
@@ -52,14 +52,14 @@ def test_train_two_epochs_plots_fill_and_test_elbo_falls(qtbot, window):
     assert "Finished 2 epochs" in UI(qtbot, window).status_text()
     assert window.form.train_button.isEnabled() and not window.form.stop_button.isEnabled()
     # the manifold panel shows the newest weights
-    window.tabs.setCurrentWidget(window.manifold)
+    UI(qtbot, window).show("Manifold")
     assert window.manifold.grid_view.pixels.shape == (20 * 8, 20 * 8)
-    assert f"snapshot {window.handle.version}" in window.manifold.caption.text()
+    assert f"snapshot {window.handle.version}" in UI(qtbot, window).caption("Manifold")
 
 
 def test_traversal_slider_changes_the_image(qtbot, window):
     train_to_end(qtbot, window)
-    window.tabs.setCurrentWidget(window.traversal)
+    UI(qtbot, window).show("Traversal")
     panel = window.traversal
     assert len(panel.sliders) == 2
     qtbot.waitUntil(lambda: panel.image_view.pixels is not None)
@@ -80,7 +80,7 @@ def test_traversal_slider_changes_the_image(qtbot, window):
 def test_traversal_start_from_an_image_posterior_mean(qtbot, window):
     UI(qtbot, window).set(latent_dim=4)
     train_to_end(qtbot, window)
-    window.tabs.setCurrentWidget(window.traversal)
+    UI(qtbot, window).show("Traversal")
     panel = window.traversal
     panel.start_combo.setCurrentIndex(panel.start_combo.findData("image"))
     panel.start_index.setValue(5)
@@ -90,7 +90,7 @@ def test_traversal_start_from_an_image_posterior_mean(qtbot, window):
 
 def test_interpolation_between_two_picked_images(qtbot, window):
     train_to_end(qtbot, window)
-    window.tabs.setCurrentWidget(window.interpolation)
+    UI(qtbot, window).show("Interpolation")
     panel = window.interpolation
     panel.index_a.setValue(3)
     panel.index_b.setValue(10)
@@ -109,7 +109,7 @@ def test_interpolation_between_two_picked_images(qtbot, window):
 
 def test_export_manifold_grid_to_png_with_exact_size(qtbot, window, tmp_path):
     train_to_end(qtbot, window)
-    window.tabs.setCurrentWidget(window.manifold)
+    UI(qtbot, window).show("Manifold")
     window.manifold.grid_spin.setValue(7)
     qtbot.mouseClick(window.manifold.export_button, Qt.MouseButton.LeftButton)
     dialog = window.manifold.findChild(ExportDialog)
@@ -132,7 +132,7 @@ def test_export_manifold_grid_to_png_with_exact_size(qtbot, window, tmp_path):
 
 def test_export_samples_via_menu_shortcut_and_plots_and_csv(qtbot, window, tmp_path):
     train_to_end(qtbot, window)
-    window.tabs.setCurrentWidget(window.samples)
+    UI(qtbot, window).show("Samples")
     window.samples.rows_spin.setValue(3)
     window.samples.cols_spin.setValue(5)
     qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
@@ -158,7 +158,7 @@ def test_export_samples_via_menu_shortcut_and_plots_and_csv(qtbot, window, tmp_p
 
 def test_new_samples_button_changes_the_grid(qtbot, window):
     train_to_end(qtbot, window)
-    window.tabs.setCurrentWidget(window.samples)
+    UI(qtbot, window).show("Samples")
     before = window.samples.grid_view.pixels.copy()
     qtbot.mouseClick(window.samples.new_button, Qt.MouseButton.LeftButton)
     assert window.samples.seed_spin.value() == 1
@@ -168,7 +168,7 @@ def test_new_samples_button_changes_the_grid(qtbot, window):
 def test_manifold_of_a_higher_dimensional_latent(qtbot, window):
     UI(qtbot, window).set(latent_dim=5)
     train_to_end(qtbot, window)
-    window.tabs.setCurrentWidget(window.manifold)
+    UI(qtbot, window).show("Manifold")
     panel = window.manifold
     assert panel.dim_x.isEnabled()
     panel.dim_x.setValue(3)

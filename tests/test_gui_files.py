@@ -316,7 +316,7 @@ def test_a_saved_conditional_vae_opens_with_its_form_and_analogies(qtbot, window
     assert other.files.open_model(str(tmp_path / "cvae.vae"))
     assert other.form.model_combo.currentData() == "cvae"
     assert other.form.likelihood_combo.currentData() == "cbernoulli"
-    other.tabs.setCurrentWidget(other.analogies)
-    qtbot.waitUntil(lambda: other.analogies.current_grid is not None, timeout=3000)
-    assert other.analogies.current_grid[2] == 11
+    UI(qtbot, other).show("Analogies")
+    qtbot.waitUntil(lambda: UI(qtbot, other).grid("Analogies") is not None, timeout=3000)
+    assert UI(qtbot, other).grid("Analogies")[2] == 11
     other.close()

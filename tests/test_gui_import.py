@@ -37,14 +37,14 @@ def test_import_a_folder_through_the_dialogs_train_and_interpolate(qtbot, window
     UI(qtbot, window).set(hidden_dim=32)
     train_to_end(qtbot, window, epochs=2)
     # pick two images in the browser, then interpolate
-    window.tabs.setCurrentWidget(window.browser)
+    UI(qtbot, window).show("Browse")
     window.browser.go_to(1)
     qtbot.mouseClick(window.browser.a_button, Qt.MouseButton.LeftButton)
     window.browser.go_to(0)
     qtbot.mouseClick(window.browser.b_button, Qt.MouseButton.LeftButton)
-    window.tabs.setCurrentWidget(window.interpolation)
+    UI(qtbot, window).show("Interpolation")
     qtbot.mouseClick(window.interpolation.run_button, Qt.MouseButton.LeftButton)
-    images, rows, cols = window.interpolation.current_grid
+    images, rows, cols = UI(qtbot, window).grid("Interpolation")
     assert images.shape[1:] == (3, 32, 32) and cols == 12
     assert np.array_equal(images[0], window.handle.dataset.test_x[1].numpy())
     assert np.array_equal(images[-1], window.handle.dataset.test_x[0].numpy())
@@ -66,8 +66,8 @@ def test_a_failed_import_changes_nothing(qtbot, window, tmp_path):
 def test_a_model_and_a_dataset_of_another_size_say_so_instead_of_failing(qtbot, window):
     train_to_end(qtbot, window, epochs=1)
     window.form.dataset_combo.setCurrentIndex(window.form.dataset_combo.findData("mnist5k"))
-    window.tabs.setCurrentWidget(window.manifold)
-    assert "takes 1×8×8 images but this dataset has 1×28×28" in window.manifold.caption.text()
+    UI(qtbot, window).show("Manifold")
+    assert "takes 1×8×8 images but this dataset has 1×28×28" in UI(qtbot, window).caption("Manifold")
     assert QApplication.activeModalWidget() is None or not isinstance(QApplication.activeModalWidget(), QDialog)
 
 
@@ -122,7 +122,7 @@ def test_browser_is_virtualised_for_60000_images(qtbot, window):
     big = ImageDataset("big", torch.rand(10, 1, 8, 8), torch.zeros(10, dtype=torch.int64),
                        torch.rand(n, 1, 8, 8), torch.arange(n) % 10, tuple("0123456789"))
     window.handle.set_dataset(big)
-    window.tabs.setCurrentWidget(window.browser)
+    UI(qtbot, window).show("Browse")
     qtbot.waitUntil(lambda: window.browser.model.thumbnails_made > 0, timeout=5000)
     assert window.browser.model.rowCount() == n
     window.browser.go_to(45_000)
@@ -153,7 +153,7 @@ def test_drop_image_files_on_interpolation_and_traversal(qtbot, window, tmp_path
     train_to_end(qtbot, window, epochs=1)
     picture = tmp_path / "mine.png"
     Image.fromarray(np.tile(np.linspace(0, 255, 40).astype(np.uint8), (30, 1))).save(picture)
-    window.tabs.setCurrentWidget(window.interpolation)
+    UI(qtbot, window).show("Interpolation")
     panel = window.interpolation
     _drop(panel, picture, 0.9)  # right half: endpoint B
     assert panel.external["b"] is not None and panel.external["b"].shape == (1, 1, 8, 8)
@@ -161,7 +161,7 @@ def test_drop_image_files_on_interpolation_and_traversal(qtbot, window, tmp_path
     qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     images, _, _ = panel.current_grid
     assert np.allclose(images[-1], panel.external["b"][0].numpy())
-    window.tabs.setCurrentWidget(window.traversal)
+    UI(qtbot, window).show("Traversal")
     before = window.traversal.z().clone()
     _drop(window.traversal, picture, 0.5)
     assert window.traversal.dropped_name == "mine.png"
@@ -185,8 +185,8 @@ def test_shapes_with_a_chosen_count_train_with_the_conv_net(qtbot, window):
     form.hidden_spin.setValue(32)
     train_to_end(qtbot, window, epochs=1)
     assert window.handle.model.config.input_shape == (1, 64, 64)
-    window.tabs.setCurrentWidget(window.manifold)
-    qtbot.waitUntil(lambda: window.manifold.current_grid is not None, timeout=5000)
+    UI(qtbot, window).show("Manifold")
+    qtbot.waitUntil(lambda: UI(qtbot, window).grid("Manifold") is not None, timeout=5000)
 
 
 def test_files_placed_in_the_data_folder_are_offered_and_imported(qtbot, settings, tmp_path):

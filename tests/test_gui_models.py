@@ -47,27 +47,27 @@ def test_each_variant_trains_from_the_form_and_its_panels_render(qtbot, window, 
     visit(qtbot, window, window.manifold)
     visit(qtbot, window, window.samples)
     if model == "ae":
-        assert "no prior" in window.manifold.caption.text() and window.manifold.current_grid is None
-        assert "no prior" in window.samples.caption.text() and window.samples.current_grid is None
+        assert "no prior" in UI(qtbot, window).caption("Manifold") and UI(qtbot, window).grid("Manifold") is None
+        assert "no prior" in UI(qtbot, window).caption("Samples") and UI(qtbot, window).grid("Samples") is None
     else:
-        assert window.manifold.current_grid is not None and window.samples.grid_view.pixels is not None
+        assert UI(qtbot, window).grid("Manifold") is not None and window.samples.grid_view.pixels is not None
         assert 0 <= window.samples.grid_view.pixels.min() and window.samples.grid_view.pixels.max() <= 1
     visit(qtbot, window, window.traversal)
     qtbot.waitUntil(lambda: window.traversal.image_view.pixels is not None, timeout=3000)
-    window.tabs.setCurrentWidget(window.interpolation)
+    UI(qtbot, window).show("Interpolation")
     qtbot.mouseClick(window.interpolation.run_button, Qt.MouseButton.LeftButton)
-    assert window.interpolation.current_grid[2] == 12
+    assert UI(qtbot, window).grid("Interpolation")[2] == 12
     visit(qtbot, window, window.analogies)
     if model == "cvae":
-        images, rows, cols = window.analogies.current_grid
+        images, rows, cols = UI(qtbot, window).grid("Analogies")
         assert (rows, cols) == (6, 11)
     else:
-        assert "need a conditional VAE" in window.analogies.caption.text()
-    window.tabs.setCurrentWidget(window.activity)
+        assert "need a conditional VAE" in UI(qtbot, window).caption("Analogies")
+    UI(qtbot, window).show("Latent activity")
     if model == "ae":
-        assert "no KL per dimension" in window.activity.caption.text()
+        assert "no KL per dimension" in UI(qtbot, window).caption("Latent activity")
     else:
-        assert window.activity.bars is not None and "dimensions active" in window.activity.caption.text()
+        assert window.activity.bars is not None and "dimensions active" in UI(qtbot, window).caption("Latent activity")
 
 
 def test_conv_is_offered_only_for_sizes_it_supports(window):
