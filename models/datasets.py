@@ -22,8 +22,6 @@ from pathlib import Path
 from models.data import DATASETS, ImageDataset, load_dataset, shapes_count
 from models.importers import DatasetError, ImportReport, import_path
 
-KINDS = ("builtin", "shapes", "download", "folder", "file")
-
 
 @dataclass(frozen=True)
 class DatasetSpec:

@@ -14,7 +14,6 @@ All functions return one value per image (shape ``(B,)``), in nats.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 
@@ -127,7 +126,7 @@ def objective_terms(
     ``autocast``: run the network in bfloat16 (the likelihood and the KL stay float32).
     """
     device_type = x.device.type
-    with _autocast(device_type, autocast):
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
         params, mu, logvar = model(x, generator, y)
     recon = -model.likelihood.log_prob(params.float(), x)
     if logvar is None:
@@ -138,17 +137,9 @@ def objective_terms(
     penalty = torch.clamp(kl_d.mean(dim=0), min=free_bits).sum().expand_as(kl) if free_bits > 0 else kl
     loss = recon + kl_weight * penalty
     if iw_k > 1:
-        with _autocast(device_type, autocast):
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
             loss = -iw_log_marginal(model, x, y, iw_k, generator, grad=True)
     return ELBOTerms(recon=recon, kl=kl, neg_elbo=recon + kl, loss=loss, kl_per_dim=kl_d)
-
-
-def _autocast(device_type: str, enabled: bool):
-    """bf16 autocast when enabled; no context at all otherwise (so that the memory
-    estimate of :mod:`models.resources` can run the objective on the meta device)."""
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type, dtype=torch.bfloat16)
 
 
 def iw_log_weights(

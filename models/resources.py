@@ -21,7 +21,7 @@ import torch
 
 from models.config import ModelConfig, TrainConfig
 
-#: images decoded at once by the importance-sampled evaluation (``Trainer.evaluate``)
+#: images decoded at once by the importance-sampled evaluation (``models.evaluation``)
 IW_CHUNK_IMAGES = 20_000
 #: test images encoded at once by the ELBO evaluation
 EVAL_CHUNK = 1000
@@ -120,8 +120,6 @@ def per_image_bytes(config: ModelConfig, iw_k: int = 1) -> tuple[int, int]:
 def estimate_memory(model_config: ModelConfig, train_config: TrainConfig, data_bytes: int) -> MemoryEstimate:
     """The :class:`MemoryEstimate` of training ``model_config`` with ``train_config``
     on a dataset of ``data_bytes`` (train + test images as stored)."""
-    from models.vae import VAE
-
     k = train_config.iw_k if model_config.model != "ae" else 1
     base, per_sample = per_image_bytes(model_config, k)
     step = int(BACKWARD_FACTOR * train_config.batch_size * (base + k * per_sample))
@@ -133,8 +131,7 @@ def estimate_memory(model_config: ModelConfig, train_config: TrainConfig, data_b
     # without autograd each layer's output is freed once the next has used it: at most
     # about half of what a training forward keeps is alive at once
     evaluation = int(NO_GRAD_FACTOR * evaluation)
-    with torch.device("meta"):
-        params = VAE(model_config).parameter_count()
+    params = _probe_model(model_config).parameter_count()
     return MemoryEstimate(step=step, evaluation=evaluation, parameters=4 * 4 * params, data=2 * int(data_bytes))
 
 
@@ -224,13 +221,3 @@ def check_memory(
 def dataset_bytes(dataset) -> int:
     """Bytes of a dataset's train and test images as stored (uint8 or float32)."""
     return int(dataset.train_x.nbytes + dataset.test_x.nbytes)
-
-
-def resolve_device(name: str) -> torch.device:
-    """The device a :class:`TrainConfig` ``device`` string trains on (``"auto"``: the best one)."""
-    if name == "auto":
-        from models.trainer import best_device
-
-        return best_device()
-    return torch.device(name)
-

@@ -115,10 +115,3 @@ class TrainingState:
         """True when the run stopped between two epochs (not in the middle of one)."""
         p = self.position
         return p.step_in_epoch in (0, self.steps_per_epoch) and p.perm_epoch == p.epoch
-
-    @property
-    def history(self) -> list:
-        """The per-epoch :class:`~models.trainer.EpochEnd` records."""
-        from models.trainer import EpochEnd
-
-        return [EpochEnd(**e) for e in self.info.get("history", [])]

@@ -17,8 +17,8 @@ import torch
 
 from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset, as_float
-from models.objectives import iw_log_marginal, objective_terms
-from models.resources import IW_CHUNK_IMAGES
+from models.evaluation import EvaluationStopped, evaluate
+from models.objectives import objective_terms
 from models.vae import VAE
 
 
@@ -38,6 +38,23 @@ def best_device() -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def training_device(name: str) -> torch.device:
+    """The device a :class:`TrainConfig` ``device`` string trains on (``"auto"``: the
+    best one, :func:`best_device`).
+
+    Raises:
+        ValueError: when the device does not exist or cannot allocate here.
+    """
+    if name == "auto":
+        return best_device()
+    try:
+        device = torch.device(name)
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as exc:
+        raise ValueError(f"device {name!r} is not usable here: {exc}") from exc
+    return device
 
 
 def available_devices() -> list[str]:
@@ -144,10 +161,6 @@ class TrainingDone:
     history: list[EpochEnd] = field(default_factory=list)
 
 
-class _Stopped(Exception):
-    """Raised inside :meth:`Trainer.evaluate` when a stop was requested (caught by ``run``)."""
-
-
 #: nats: a latent dimension whose test-mean KL is below this counts as inactive
 ACTIVE_KL = 0.01
 
@@ -192,14 +205,7 @@ class Trainer:
         self.model_config = model_config
         self.config = train_config
         self.dataset = dataset
-        if train_config.device == "auto":
-            self.device = best_device()
-        else:
-            try:
-                self.device = torch.device(train_config.device)
-                torch.empty(1, device=self.device)
-            except (RuntimeError, AssertionError) as exc:
-                raise ValueError(f"device {train_config.device!r} is not usable here: {exc}") from exc
+        self.device = training_device(train_config.device)
         self.mixed_precision = resolve_precision(train_config.precision, self.device) == "bf16"
         self.sync_every = sync_every or (1 if self.device.type == "cpu" else 10)
         with torch.random.fork_rng(devices=[]):
@@ -274,52 +280,15 @@ class Trainer:
         warmup = self.config.kl_warmup
         return self.config.beta * (min(1.0, step / warmup) if warmup else 1.0)
 
-    @torch.inference_mode()
     def evaluate(
         self, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1000, seed: int = 1234
     ) -> dict:
-        """Mean one-sample ELBO terms over ``x`` ``(N, C, H, W)``, nats per image, plus
-        ``kl_per_dim`` (list of D floats) and, when ``config.eval_iw`` > 0, ``nll_iw`` and
-        ``iw_gap`` on the first ``config.eval_iw_images`` images.
-
-        The noise is drawn from a fixed seed, so two calls on the same weights agree.
-        """
-        self.model.eval()
-        gen = torch.Generator(device=self.device).manual_seed(seed)
-        sums = torch.zeros(3, device=self.device)
-        kl_dims = torch.zeros(self.model_config.latent_dim, device=self.device)
-        for start in range(0, len(x), batch_size):
-            self._check_stop()
-            xb = x[start : start + batch_size].to(self.device)
-            yb = None if y is None else y[start : start + batch_size]
-            t = objective_terms(self.model, xb, yb, gen)
-            sums += torch.stack([t.recon.sum(), t.kl.sum(), t.neg_elbo.sum()])
-            if t.kl_per_dim is not None:  # the same encoder pass, not a second one
-                kl_dims += t.kl_per_dim.sum(0)
-        recon, kl, neg = (sums / len(x)).tolist()
-        result = {"recon": recon, "kl": kl, "neg_elbo": neg, "kl_per_dim": (kl_dims / len(x)).tolist()}
-        k = self.config.eval_iw
-        if k and not self.model.is_autoencoder:
-            n = min(self.config.eval_iw_images, len(x))
-            xs, ys = x[:n].to(self.device), None if y is None else y[:n]
-            nll_iw = torch.zeros((), device=self.device)
-            neg_elbo = torch.zeros((), device=self.device)
-            # images × samples per call bounded, so memory stays bounded and Stop is
-            # seen within one chunk (a fraction of a second) whatever K is
-            per = max(1, min(100, IW_CHUNK_IMAGES // k))
-            for start in range(0, n, per):
-                self._check_stop()
-                xb, yb = xs[start : start + per], None if ys is None else ys[start : start + per]
-                nll_iw -= iw_log_marginal(self.model, xb, yb, k, gen).sum()
-                neg_elbo += objective_terms(self.model, xb, yb, gen).neg_elbo.sum()
-            result["nll_iw"] = float(nll_iw) / n
-            result["iw_gap"] = (float(neg_elbo) - float(nll_iw)) / n
-        self.model.train()
-        return result
-
-    def _check_stop(self) -> None:
-        if self._stop.is_set():
-            raise _Stopped
+        """:func:`models.evaluation.evaluate` of this model with this run's ``eval_iw``
+        settings (``x`` ``(N, C, H, W)``, nats per image); a stop request ends it
+        between two chunks (:class:`~models.evaluation.EvaluationStopped`)."""
+        return evaluate(self.model, x, y, device=self.device, eval_iw=self.config.eval_iw,
+                        eval_iw_images=self.config.eval_iw_images, batch_size=batch_size, seed=seed,
+                        stopped=self._stop.is_set)
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> Iterator[StepBatch | EpochEnd | TrainingDone]:
@@ -340,6 +309,7 @@ class Trainer:
         """
         cfg = self.config
         model, opt = self.model, self.optimizer
+        params = list(model.parameters())  # for the gradient check of every step
         model.train()
         self._good_state = self.export_state()
         n = len(self.train_x)
@@ -382,7 +352,7 @@ class Trainer:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 # the loss and every gradient are checked before the update, in one host sync
-                grads = [p.grad for p in model.parameters() if p.grad is not None]
+                grads = [p.grad for p in params if p.grad is not None]
                 finite = torch.isfinite(torch.stack([loss.detach().float(), *torch._foreach_norm(grads)]))
                 if not bool(finite.all()):
                     bad_step = self.step + 1
@@ -411,9 +381,8 @@ class Trainer:
                     train_time += time.perf_counter() - t0
             try:
                 test = self.evaluate(self.test_x, self.test_y)
-            except _Stopped:
+            except EvaluationStopped:
                 self._stop.clear()
-                self.model.train()
                 yield TrainingDone(True, self.epoch, self.step, list(self.history))
                 return
             s = self._epoch_sums

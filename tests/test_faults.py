@@ -191,9 +191,12 @@ def test_a_killed_window_takes_its_training_process_with_it_and_leaves_an_openab
     try:
         deadline = time.monotonic() + 90
         while not list(sessions.glob("*/autosave-*.vae")):
-            assert app.poll() is None, app.stderr.read().decode()
             assert time.monotonic() < deadline, "no autosave within 90 s"
-            time.sleep(0.2)
+            try:  # wait on the app itself: it must not end
+                app.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                continue
+            raise AssertionError(f"the app ended: {app.stderr.read().decode()}")
         children = psutil.Process(app.pid).children(recursive=True)
         assert children
         os.kill(app.pid, signal.SIGKILL)

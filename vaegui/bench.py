@@ -64,7 +64,7 @@ def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, 
         loop.exec()
         tick.stop()
         mover.stop()
-        history = window.controller.history
+        history = list(window.run.history.epochs)
         window.close()
         window.deleteLater()
         app.processEvents()

@@ -160,8 +160,8 @@ def cmd_train(args) -> int:
     import torch
 
     from models.checkpoint import CheckpointError, check_writable, read_checkpoint, save_checkpoint
-    from models.resources import check_memory, dataset_bytes, resolve_device
-    from models.trainer import EpochEnd, NonFiniteLossError, Trainer, TrainingDone, resolve_precision
+    from models.resources import check_memory, dataset_bytes
+    from models.trainer import EpochEnd, NonFiniteLossError, Trainer, TrainingDone, resolve_precision, training_device
 
     checkpoint = None
     try:
@@ -172,7 +172,7 @@ def cmd_train(args) -> int:
             if not checkpoint.has_training_state:
                 raise CheckpointError(f"{args.resume} has no optimizer state, so training cannot resume exactly")
         data, model_cfg, train_cfg = _configs(args, checkpoint)
-        check_memory(model_cfg, train_cfg, dataset_bytes(data), resolve_device(train_cfg.device))
+        check_memory(model_cfg, train_cfg, dataset_bytes(data), training_device(train_cfg.device))
         trainer = Trainer(model_cfg, train_cfg, data)
         if checkpoint is not None:
             trainer.load_state(checkpoint.tensors, checkpoint.info)

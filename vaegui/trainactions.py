@@ -13,9 +13,9 @@ from PySide6.QtWidgets import QLabel, QMessageBox
 
 from models.checkpoint import CheckpointError, check_folder_writable
 from models.config import TrainConfig, fields_of
-from models.resources import ResourceError, check_memory, dataset_bytes, resolve_device
+from models.resources import check_memory, dataset_bytes
 from models.state import TrainingState, arrays_to_tensors
-from models.trainer import EpochEnd, TrainingDone
+from models.trainer import EpochEnd, TrainingDone, training_device
 from vaegui.context import WindowContext
 from vaegui.protocol import AutosaveSettings
 from vaegui.recovery import SessionFolder
@@ -139,8 +139,8 @@ class TrainingActions(QObject):
         figures in the error banner and a dialog, when the run would not fit in memory."""
         try:
             check_memory(model_config, train_config, dataset_bytes(self.ctx.handle.dataset),
-                         resolve_device(train_config.device))
-        except ResourceError as exc:
+                         training_device(train_config.device))
+        except ValueError as exc:  # ResourceError, or a device that is not usable here
             self.ctx.run.fail(f"Cannot start training: {exc}.")
             return False
         return True

@@ -22,7 +22,7 @@ from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset
 from models.run import Run
 from models.state import TrainingState, dataset_to_arrays
-from models.trainer import EpochEnd, StepBatch
+from models.trainer import StepBatch
 from vaegui.protocol import (
     Autosaved,
     AutosaveFailed,
@@ -94,7 +94,6 @@ class TrainingController(QObject):
         self.steps_per_epoch = 0
         self.total_steps = 0
         self.last_step = 0
-        self.history: list[EpochEnd] = []
         self.device = ""
         self.precision = ""
         self._poll = QTimer(self)
@@ -154,7 +153,6 @@ class TrainingController(QObject):
         self.prewarm()
         self._stop.clear()
         self._run.set()
-        self.history = []
         self.last_step = 0
         self.steps_per_epoch = self.total_steps = 0
         self._jobs.put(Job(model_config, train_config, dataset_to_arrays(data), resume, autosave))
@@ -209,7 +207,6 @@ class TrainingController(QObject):
                     self.steps_per_epoch, self.total_steps = msg.steps_per_epoch, msg.total_steps
                     self.started.emit(device, precision)
                 case Epoch(end=end):
-                    self.history.append(end)
                     self.epoch_end.emit(end)
                 case Done(done=done):
                     if newest_snapshot is not None:
