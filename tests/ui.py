@@ -107,3 +107,33 @@ class UI:
         index = next(i for i in range(tabs.count()) if tabs.tabText(i) == title)
         tabs.setCurrentIndex(index)
         return tabs.widget(index)
+
+    # -- plots ----------------------------------------------------------------------------------
+    def _plot_pos(self, plot, x: float, y: float):
+        from PySide6.QtCore import QPointF
+
+        scene = plot.getPlotItem().getViewBox().mapViewToScene(QPointF(x, y))
+        return plot.mapFromScene(scene)
+
+    def click_plot(self, plot, x: float, y: float) -> None:
+        """Click a pyqtgraph plot at data coordinates ``(x, y)``."""
+        self.qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=self._plot_pos(plot, x, y))
+
+    def drag_plot(self, plot, path, shift: bool = True) -> None:
+        """Press, move along ``path`` (data coordinates) and release on a plot (with Shift held:
+        a selection on the latent map)."""
+        from PySide6.QtCore import QEvent, QPointF
+        from PySide6.QtGui import QMouseEvent
+        from PySide6.QtTest import QTest
+
+        mods = Qt.KeyboardModifier.ShiftModifier if shift else Qt.KeyboardModifier.NoModifier
+        port = plot.viewport()
+        self.qtbot.wait(QApplication.doubleClickInterval() + 20)  # not a double click after an earlier click
+        points = [self._plot_pos(plot, x, y) for x, y in path]  # where they are now, the layout settled
+        QTest.mousePress(port, Qt.MouseButton.LeftButton, mods, points[0])
+        for p in points[1:]:
+            self.qtbot.wait(25)  # pyqtgraph's scene takes at most ~60 moves a second, as a hand makes
+            event = QMouseEvent(QEvent.Type.MouseMove, QPointF(p), QPointF(port.mapToGlobal(p)),
+                                Qt.MouseButton.NoButton, Qt.MouseButton.LeftButton, mods)
+            QApplication.sendEvent(port, event)
+        QTest.mouseRelease(port, Qt.MouseButton.LeftButton, mods, points[-1])

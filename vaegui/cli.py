@@ -1,5 +1,6 @@
 """Command line: ``vaegui`` opens the window; ``vaegui train`` trains headless;
-``vaegui bench`` measures training speed against a plain DataLoader loop."""
+``vaegui bench`` measures training speed against a plain DataLoader loop; ``vaegui embed``
+writes a trained model's latent map."""
 
 from __future__ import annotations
 
@@ -73,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--channels", type=int, choices=(1, 3), help="channels of imported images (default 1)")
     train.add_argument("--fit", choices=("crop", "pad"), default="crop",
                        help="how imported images become square: centre-crop or pad (default crop)")
+    from vaegui.embedcmd import add_embed_parser
+
+    add_embed_parser(sub)
     bench = sub.add_parser("bench", help="training throughput against a plain per-item DataLoader loop")
     _add_training_options(bench, defaults=True)
     bench.add_argument("--seeds", type=int, default=3, help="seeds per loop (default 3)")
@@ -311,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_train(args)
     if args.command == "bench":
         return cmd_bench(args)
+    if args.command == "embed":
+        from vaegui.embedcmd import cmd_embed
+
+        return cmd_embed(args)
     from vaegui.app import offscreen_default, run_gui
 
     offscreen_default()

@@ -20,6 +20,7 @@ from vaegui.panels.activity import ActivityPanel
 from vaegui.panels.analogies import AnalogiesPanel
 from vaegui.panels.browser import BrowserPanel
 from vaegui.panels.interpolation import InterpolationPanel
+from vaegui.panels.latentmap import LatentMapPanel
 from vaegui.panels.manifold import ManifoldPanel
 from vaegui.panels.plots import PlotsPanel
 from vaegui.panels.samples import DataPanel, SamplesPanel
@@ -96,8 +97,11 @@ class MainWindow(QMainWindow):
         self.manifold, self.traversal = ManifoldPanel(h, s), TraversalPanel(h, s)
         self.interpolation, self.samples = InterpolationPanel(h, s), SamplesPanel(h, s)
         self.analogies, self.activity = AnalogiesPanel(h, s), ActivityPanel(h)
+        self.latent_map = LatentMapPanel(h, s, lambda: (self.manifold.dims() if h.latent_dim > 2 else (0, 1),
+                                                        self.manifold.grid_spin.value()))
         self.tabs = QTabWidget()
-        for panel, name in ((self.data_panel, "Data"), (self.browser, "Browse"), (self.manifold, "Manifold"),
+        for panel, name in ((self.data_panel, "Data"), (self.browser, "Browse"), (self.latent_map, "Latent map"),
+                            (self.manifold, "Manifold"),
                             (self.traversal, "Traversal"), (self.interpolation, "Interpolation"),
                             (self.samples, "Samples"), (self.analogies, "Analogies"),
                             (self.activity, "Latent activity")):
@@ -143,6 +147,9 @@ class MainWindow(QMainWindow):
         self.browser.use_as_start.connect(self._use_as_start)
         self.browser.use_as_a.connect(lambda i: self._use_as_endpoint("a", i))
         self.browser.use_as_b.connect(lambda i: self._use_as_endpoint("b", i))
+        self.latent_map.traverse_from.connect(self._traverse_from)
+        self.latent_map.interpolation_end.connect(self._map_endpoint)
+        self.run.events.epoch.connect(lambda _end: self.latent_map.refresh_live())
 
     def _restore_layout(self) -> None:
         geometry, state = self.settings.value("window/geometry"), self.settings.value("window/state")
@@ -192,6 +199,20 @@ class MainWindow(QMainWindow):
         self.interpolation.set_endpoint(end, index)
         self.statusBar().showMessage(f"Interpolation endpoint set to test image #{index}.", 5000)
 
+    def _traverse_from(self, z) -> None:
+        self.traversal.set_z(z)
+        self.tabs.setCurrentWidget(self.traversal)
+        self.statusBar().showMessage("Traversal starts at the latent chosen on the map.", 5000)
+
+    def _map_endpoint(self, end: str, source: int, index: int) -> None:
+        if source == 0:
+            self._use_as_endpoint(end, index)
+            return
+        from models.embedding import split_image
+
+        self.interpolation.set_endpoint_image(end, split_image(self.handle.dataset, source, index))
+        self.statusBar().showMessage(f"Interpolation endpoint set to training image #{index}.", 5000)
+
     # -- closing -----------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
         """Ask about running training or unsaved work (when ``ask_on_close``), stop the
@@ -202,6 +223,7 @@ class MainWindow(QMainWindow):
         if self.controller.running:
             self.statusBar().showMessage("Stopping training…")
         self.controller.shutdown()
+        self.latent_map.wait()
         self.training.close()
         self.form.save_settings()
         self.settings.setValue("window/geometry", self.saveGeometry())

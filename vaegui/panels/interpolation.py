@@ -116,6 +116,11 @@ class InterpolationPanel(GridPanel):
         (self.index_a if end == "a" else self.index_b).setValue(index)
         self.clear_external()
 
+    def set_endpoint_image(self, end: str, image: torch.Tensor) -> None:
+        """Make ``image`` ``(1, C, H, W)`` (a training image, say) end ``"a"`` or ``"b"``."""
+        self.external[end] = image
+        self._thumbs()
+
     def endpoint(self, end: str) -> torch.Tensor:
         """Image ``(1, C, H, W)`` at end ``"a"`` or ``"b"``: a dropped one, else the picked test image."""
         if self.external[end] is not None:
@@ -132,7 +137,8 @@ class InterpolationPanel(GridPanel):
         for end, spin, thumb, label in pickers:
             thumb.show_grid(self.endpoint(end).numpy(), 1, 1)
             dropped = self.external[end] is not None
-            label.setText("dropped image" if dropped else f"label {data.class_names[int(data.test_y[spin.value()])]}")
+            name = data.class_names[int(data.test_y[spin.value()])]
+            label.setText("image from outside the test split" if dropped else f"label {name}")
         self._rerun()
 
     # -- drag and drop of image files ------------------------------------------------------

@@ -1,0 +1,196 @@
+"""The scatter of a latent map: tens of thousands of points in one
+``ScatterPlotItem`` (pixel-mode symbols, a small palette of shared brushes), hover
+and click in data coordinates, and box or lasso selection by dragging."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsPathItem
+
+#: colours of labels (categorical), then a continuous colour map for values
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
+           "#756bb1", "#636363")
+LEVELS = 64
+
+
+def colour_codes(values: np.ndarray, categorical: bool) -> tuple[np.ndarray, list[QColor], tuple[float, float]]:
+    """Per-point colour indices ``(N,)`` into a list of colours, and the value range.
+
+    Categorical values (labels, a factor with few values) take one palette colour
+    each; continuous values are cut into 64 levels of viridis between their 1st and
+    99th percentiles (outliers take the end colours)."""
+    values = np.asarray(values)
+    if categorical:
+        keys, codes = np.unique(values, return_inverse=True)
+        colours = [QColor(PALETTE[k % len(PALETTE)]) for k in range(len(keys))]
+        return codes.astype(np.int64), colours, (float(keys.min()), float(keys.max()))
+    v = values.astype(np.float64)
+    finite = np.isfinite(v)
+    lo, hi = (np.percentile(v[finite], [1, 99]) if finite.any() else (0.0, 1.0))
+    if hi <= lo:
+        hi = lo + 1.0
+    codes = np.clip(((v - lo) / (hi - lo) * (LEVELS - 1)).round(), 0, LEVELS - 1)
+    codes = np.where(finite, codes, 0).astype(np.int64)
+    cmap = pg.colormap.get("viridis")
+    colours = [cmap.map(k / (LEVELS - 1), mode="qcolor") for k in range(LEVELS)]
+    return codes, colours, (float(lo), float(hi))
+
+
+class MapViewBox(pg.ViewBox):
+    """A ViewBox that reports left clicks in data coordinates (``clicked``, emitted by
+    :class:`MapPlot` for any click inside the box, on a point or not) and turns a drag into a box
+    or lasso selection when ``select_mode`` is on or Shift is held (otherwise a drag pans)."""
+
+    clicked = Signal(QPointF)
+    selected = Signal(object)  # the polygon (K, 2) in data coordinates
+
+    def __init__(self):
+        super().__init__(enableMenu=False)
+        self.select_mode = False
+        self.selection_shape = "lasso"  # or "box"
+        self._trace: list[tuple[float, float]] = []
+        self._outline = QGraphicsPathItem()
+        pen = QPen(QColor("#d62728"))
+        pen.setCosmetic(True)
+        pen.setStyle(Qt.PenStyle.DashLine)
+        self._outline.setPen(pen)
+        self._outline.setZValue(100)
+        self.addItem(self._outline, ignoreBounds=True)
+        self._outline.hide()
+
+    def polygon(self) -> np.ndarray:
+        """The selection outline being drawn ``(K, 2)``."""
+        if self.selection_shape == "box" and len(self._trace) >= 2:
+            (x0, y0), (x1, y1) = self._trace[0], self._trace[-1]
+            return np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+        return np.array(self._trace, dtype=np.float64).reshape(-1, 2)
+
+    def mouseDragEvent(self, ev, axis=None):
+        selecting = self.select_mode or bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if ev.button() != Qt.MouseButton.LeftButton or not selecting:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        p = self.mapSceneToView(ev.scenePos())
+        if ev.isStart():
+            start = self.mapSceneToView(ev.buttonDownScenePos())
+            self._trace = [(start.x(), start.y())]
+        self._trace.append((p.x(), p.y()))
+        poly = self.polygon()
+        path = QPainterPath()
+        if len(poly):
+            path.moveTo(*poly[0])
+            for x, y in poly[1:]:
+                path.lineTo(x, y)
+            path.closeSubpath()
+        self._outline.setPath(path)
+        self._outline.show()
+        if ev.isFinish():
+            self._outline.hide()
+            self.selected.emit(poly)
+            self._trace = []
+
+
+class MapPlot(pg.PlotWidget):
+    """One latent map: the points, the hovered / clicked / selected marks, and an
+    optional overlay (the manifold's grid). ``hovered(index or -1)`` is emitted after
+    the cursor moves (coalesced to one nearest-point search per event-loop pass)."""
+
+    hovered = Signal(int)
+
+    def __init__(self, parent=None):
+        self.box = MapViewBox()
+        super().__init__(parent, viewBox=self.box, background="w")
+        self.setMinimumSize(200, 160)
+        self.scatter = pg.ScatterPlotItem(pxMode=True, pen=None, size=5)
+        self.marks = pg.ScatterPlotItem(pxMode=True, size=12, brush=None, pen=pg.mkPen("#d62728", width=2))
+        self.chosen = pg.ScatterPlotItem(pxMode=True, size=16, symbol="+", pen=pg.mkPen("k", width=2), brush=None)
+        self.selection = pg.ScatterPlotItem(pxMode=True, size=7, brush=None, pen=pg.mkPen("#000", width=1))
+        self.overlay = pg.ScatterPlotItem(pxMode=True, size=4, symbol="x", pen=pg.mkPen("#d62728"), brush=None)
+        self.overlay_box = pg.PlotCurveItem(pen=pg.mkPen("#d62728", width=1, style=Qt.PenStyle.DashLine))
+        for item in (self.scatter, self.selection, self.overlay, self.overlay_box, self.marks, self.chosen):
+            self.addItem(item)
+        self.legend = self.getPlotItem().addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.points = np.zeros((0, 2), dtype=np.float32)
+        self._hover_at: QPointF | None = None
+        self._hover_timer = QTimer(self)
+        self._hover_timer.setSingleShot(True)
+        self._hover_timer.setInterval(0)
+        self._hover_timer.timeout.connect(self._find_hovered)
+        self.scene().sigMouseMoved.connect(self._moved)
+        self.scene().sigMouseClicked.connect(self._clicked)
+
+    def _clicked(self, ev) -> None:
+        # at the scene, before any item: a click on a point is a click on the map too
+        if ev.button() == Qt.MouseButton.LeftButton and self.box.sceneBoundingRect().contains(ev.scenePos()):
+            self.box.clicked.emit(self.box.mapSceneToView(ev.scenePos()))
+
+    def show_points(self, points: np.ndarray, codes: np.ndarray, colours: list[QColor], size: int,
+                    opacity: float, keep_view: bool = False) -> None:
+        """Draw ``points`` ``(N, 2)`` coloured by ``colours[codes]``."""
+        brushes = []
+        for c in colours:
+            c = QColor(c)
+            c.setAlphaF(opacity)
+            brushes.append(pg.mkBrush(c))
+        self.points = np.asarray(points, dtype=np.float32)
+        self.scatter.setData(pos=self.points, brush=[brushes[k] for k in codes], size=size, pen=None)
+        if not keep_view:
+            self.box.autoRange(padding=0.05)
+
+    def set_legend(self, entries: list[tuple[str, QColor]]) -> None:
+        """One legend row per (name, colour); none for an empty list."""
+        self.legend.clear()
+        for name, colour in entries[:20]:
+            self.legend.addItem(pg.ScatterPlotItem(pen=None, brush=pg.mkBrush(colour), size=8), name)
+
+    def mark(self, index: int | None) -> None:
+        """Ring the hovered point (None: none)."""
+        self.marks.setData(pos=self.points[[index]] if index is not None and index < len(self.points) else [])
+
+    def mark_chosen(self, xy: tuple[float, float] | None) -> None:
+        """A cross where the user clicked (None: none)."""
+        self.chosen.setData(pos=[xy] if xy is not None else [])
+
+    def mark_selection(self, mask: np.ndarray | None) -> None:
+        """Outline the selected points (None: none)."""
+        self.selection.setData(pos=self.points[mask] if mask is not None and mask.any() else [])
+
+    def set_overlay(self, centres: np.ndarray | None) -> None:
+        """The manifold grid's cell centres ``(G*G, 2)`` and their bounding box (None: hidden)."""
+        if centres is None or len(centres) == 0:
+            self.overlay.setData(pos=[])
+            self.overlay_box.setData([], [])
+            return
+        self.overlay.setData(pos=centres)
+        (x0, y0), (x1, y1) = centres.min(axis=0), centres.max(axis=0)
+        self.overlay_box.setData([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0])
+
+    def pixel_radius(self, pixels: float) -> tuple[float, float]:
+        """``pixels`` on screen in data units along x and y."""
+        px = self.box.viewPixelSize()
+        return pixels * px[0], pixels * px[1]
+
+    def point_near(self, xy: QPointF, pixels: float = 6.0) -> int | None:
+        """The data point within ``pixels`` of ``xy`` (data coordinates), or None."""
+        from models.embedding import nearest
+
+        if not len(self.points):
+            return None
+        return nearest(self.points, (xy.x(), xy.y()), within=self.pixel_radius(pixels))
+
+    def _moved(self, scene_pos) -> None:
+        if self.box.sceneBoundingRect().contains(scene_pos):
+            self._hover_at = self.box.mapSceneToView(scene_pos)
+            self._hover_timer.start()
+
+    def _find_hovered(self) -> None:
+        if self._hover_at is None:
+            return
+        i = self.point_near(self._hover_at)
+        self.mark(i)
+        self.hovered.emit(-1 if i is None else i)
