@@ -72,7 +72,7 @@ def test_pca_map_selection_attribute_vector_and_exports(qtbot, window, tmp_path)
     qtbot.wait(50)  # the tab laid out
     # a lasso (Shift+drag) around the left half selects those points
     (vx0, vx1), (vy0, vy1) = panel.plot.getPlotItem().getViewBox().viewRange()
-    x0, x1 = vx0 + 0.02 * (vx1 - vx0), vx1 - 0.02 * (vx1 - vx0)
+    x0 = vx0 + 0.02 * (vx1 - vx0)
     y0, y1 = vy0 + 0.02 * (vy1 - vy0), vy1 - 0.02 * (vy1 - vy0)
     mid = float(np.median(pts[:, 0]))
     ui.drag_plot(panel.plot, [(x0, y0), (mid, y0), (mid, y1), (x0, y1)])
@@ -108,9 +108,15 @@ def test_pca_map_selection_attribute_vector_and_exports(qtbot, window, tmp_path)
     from PIL import Image
 
     with Image.open(tmp_path / "map.png") as im:
-        assert im.size == (640, 480) and len(set(im.convert("L").getdata())) > 10  # drawn, not blank
+        assert im.size == (640, 480) and len(np.unique(np.asarray(im.convert("L")))) > 10  # drawn, not blank
     attrs.save(str(tmp_path / "vectors.json"))
     assert attrs.load(str(tmp_path / "vectors.json")) == 1 and attrs.vector_combo.count() == 2
+    # the vectors are kept with the model: saved, then back when it is opened
+    assert window.files.save_model(str(tmp_path / "m.vae"))
+    ui.set(latent_dim=4).train(1)  # a new model: no vectors
+    assert attrs.vector_combo.count() == 0
+    assert window.files.open_model(str(tmp_path / "m.vae"))
+    assert attrs.vector_combo.count() == 2 and attrs.vectors[0].name == "label == 7 − " + attrs.vectors[0].group_a
 
 
 def test_cancel_during_tsne_keeps_the_previous_map(qtbot, window):

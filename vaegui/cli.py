@@ -315,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_train(args)
     if args.command == "bench":
         return cmd_bench(args)
+    if args.command == "bench-map":
+        from vaegui.mapbench import main as bench_map
+
+        return bench_map(args.images)
     if args.command == "embed":
         from vaegui.embedcmd import cmd_embed
 

@@ -27,6 +27,8 @@ def add_embed_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="the seed of the ELBO's noise and the projection (default 0)")
     p.add_argument("--out", required=True, metavar="FILE",
                    help="FILE.csv, FILE.npz, or a folder (TensorBoard Projector: tensors, metadata, sprite)")
+    bench = sub.add_parser("bench-map", help="the latent map's figures: encoding, PCA, t-SNE, the window's stall")
+    bench.add_argument("--images", type=int, default=60_000, help="images to encode and points to draw (60,000)")
     return p
 
 

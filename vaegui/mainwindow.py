@@ -75,6 +75,8 @@ class MainWindow(QMainWindow):
         self.training = TrainingActions(self.ctx)
         self.data = Datasets(self.ctx)
         self.files = ModelFiles(self.ctx, self.data.imported)
+        self.files.extra_info = self.latent_map.attributes.to_info  # attribute vectors are kept with the model
+        self.files.opened = self.latent_map.attributes.from_info
         self.exports = ExportActions(self.ctx, self.tabs, self.plots)
         self.statusBar().addPermanentWidget(self.training.autosave_label)
         self.statusBar().addPermanentWidget(self.training.device_label)
@@ -210,7 +212,8 @@ class MainWindow(QMainWindow):
             return
         from models.embedding import split_image
 
-        self.interpolation.set_endpoint_image(end, split_image(self.handle.dataset, source, index))
+        self.interpolation.set_endpoint_image(end, split_image(self.handle.dataset, source, index),
+                                              f"training image #{index}")
         self.statusBar().showMessage(f"Interpolation endpoint set to training image #{index}.", 5000)
 
     # -- closing -----------------------------------------------------------------------------------

@@ -139,7 +139,7 @@ class MapPlot(pg.PlotWidget):
             brushes.append(pg.mkBrush(c))
         self.points = np.asarray(points, dtype=np.float32)
         self.scatter.setData(pos=self.points, brush=[brushes[k] for k in codes], size=size, pen=None)
-        if not keep_view:
+        if not keep_view or all(self.box.autoRangeEnabled()):  # follow the points unless the user zoomed or panned
             self.box.autoRange(padding=0.05)
 
     def set_legend(self, entries: list[tuple[str, QColor]]) -> None:

@@ -37,11 +37,16 @@ class ModelFiles(QObject):
 
     Attributes:
         recent_menu: File ▸ Open Recent, kept up to date.
+        extra_info: () -> dict of what the panels keep with a saved model (attribute
+            vectors), added to the checkpoint's description.
+        opened: (info) -> None, given an opened checkpoint's description.
     """
 
     def __init__(self, ctx: WindowContext, imported: dict):
         super().__init__(ctx.window)
         self.ctx, self.imported = ctx, imported
+        self.extra_info = dict
+        self.opened = lambda _info: None
         self.recent_menu = QMenu("Open Recent", ctx.window)
         self._rebuild_recent_menu()
 
@@ -130,6 +135,7 @@ class ModelFiles(QObject):
         self.ctx.handle.new_model(c.model_config)
         self.ctx.handle.load_snapshot(state.position.version, c.weights)
         self.ctx.run.open(state, c.dataset_name, str(path))
+        self.opened(c.info)
         history = self.ctx.run.history.epochs
         if history and history[-1].kl_per_dim:
             self.ctx.handle.set_activity(history[-1].kl_per_dim)
@@ -159,7 +165,9 @@ class ModelFiles(QObject):
         if not path.endswith(SUFFIX):
             path += SUFFIX
         try:
-            save_checkpoint(path, self.ctx.run.state.tensors(), self.ctx.run.checkpoint_info())
+            info = self.ctx.run.checkpoint_info()
+            info.update(self.extra_info())
+            save_checkpoint(path, self.ctx.run.state.tensors(), info)
         except CheckpointError as exc:
             show_message(self.ctx.window, QMessageBox.Icon.Critical, "Save model", f"{exc}\nNothing was overwritten.")
             return False

@@ -217,6 +217,25 @@ class AttributePanel(QWidget):
         self.apply()
 
     # -- files ------------------------------------------------------------------------------------
+    def to_info(self) -> dict:
+        """What a saved model keeps of this tab: ``{"attribute_vectors": [...]}``."""
+        return {"attribute_vectors": [v.to_json() for v in self.vectors]} if self.vectors else {}
+
+    def from_info(self, info: dict) -> None:
+        """Replace the vectors by those of an opened model's description (entries that
+        are malformed or of another latent size are skipped)."""
+        self.vectors = []
+        self.vector_combo.clear()
+        for entry in info.get("attribute_vectors", []) if isinstance(info.get("attribute_vectors"), list) else []:
+            try:
+                attr = AttributeVector.from_json(entry)
+            except ValueError:
+                continue
+            if len(attr.vector) == self.owner.handle.latent_dim:
+                self.vectors.append(attr)
+                self.vector_combo.addItem(attr.name)
+        self.save_button.setEnabled(bool(self.vectors))
+
     def save(self, path: str) -> None:
         """Write the vectors as JSON (a list of {name, vector, groups}); raises OSError."""
         from models.checkpoint import atomic_write, check_writable

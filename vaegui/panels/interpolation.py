@@ -84,6 +84,7 @@ class InterpolationPanel(GridPanel):
         self._rng = np.random.default_rng()
         #: images dropped from the desktop, used instead of a test image at that end
         self.external: dict[str, torch.Tensor | None] = {"a": None, "b": None}
+        self.external_names = {"a": "dropped image", "b": "dropped image"}
         self.setAcceptDrops(True)
         self.setToolTip("Drop image files here: on the left half for A, on the right half for B")
         self.index_a.valueChanged.connect(lambda: self._index_changed("a"))
@@ -116,9 +117,11 @@ class InterpolationPanel(GridPanel):
         (self.index_a if end == "a" else self.index_b).setValue(index)
         self.clear_external()
 
-    def set_endpoint_image(self, end: str, image: torch.Tensor) -> None:
-        """Make ``image`` ``(1, C, H, W)`` (a training image, say) end ``"a"`` or ``"b"``."""
+    def set_endpoint_image(self, end: str, image: torch.Tensor, name: str) -> None:
+        """Make ``image`` ``(1, C, H, W)`` (a training image, say, called ``name`` under
+        its thumbnail) end ``"a"`` or ``"b"``."""
         self.external[end] = image
+        self.external_names[end] = name
         self._thumbs()
 
     def endpoint(self, end: str) -> torch.Tensor:
@@ -138,7 +141,7 @@ class InterpolationPanel(GridPanel):
             thumb.show_grid(self.endpoint(end).numpy(), 1, 1)
             dropped = self.external[end] is not None
             name = data.class_names[int(data.test_y[spin.value()])]
-            label.setText("image from outside the test split" if dropped else f"label {name}")
+            label.setText(self.external_names[end] if dropped else f"label {name}")
         self._rerun()
 
     # -- drag and drop of image files ------------------------------------------------------
@@ -156,6 +159,7 @@ class InterpolationPanel(GridPanel):
         end = "a" if event.position().x() < self.width() / 2 else "b"
         try:
             self.external[end] = load_dropped_image(paths[0], self.handle)
+            self.external_names[end] = "dropped image"
         except ValueError as exc:
             show_message(self, QMessageBox.Icon.Warning, "Drop", f"{Path(paths[0]).name}: {exc}")
             return

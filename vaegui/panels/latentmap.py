@@ -198,11 +198,11 @@ class LatentMapPanel(QWidget):
         more.addStretch(1)
 
         self.side_tabs = QTabWidget()
-        for layout, name in ((map_form, "Map"), (look_form, "Look"), (more, "Compare, export")):
+        for layout, name in ((map_form, "Map"), (look_form, "Look"), (more, "Compare")):
             page = QWidget()
             page.setLayout(layout)
             self.side_tabs.addTab(page, name)
-        self.side_tabs.addTab(self.attributes, "Attribute vector")
+        self.side_tabs.addTab(self.attributes, "Attributes")
         side = QVBoxLayout()
         side.addLayout(views)
         side.addLayout(hands)
@@ -259,6 +259,8 @@ class LatentMapPanel(QWidget):
 
     def _model_changed(self) -> None:
         d = self.handle.latent_dim
+        if self.handle.version < 0 and self.attributes.vectors:  # a new model: the old one's vectors mean nothing
+            self.attributes.from_info({})
         for spin in (self.dim_x, self.dim_y):
             spin.setRange(0, max(d - 1, 1))
         latent = self.projection_combo.model().item(self.projection_combo.findData("latent"))
@@ -423,7 +425,7 @@ class LatentMapPanel(QWidget):
 
         The epoch's weights arrive as a snapshot close to the epoch's figures, in either
         order: the refresh waits for the next snapshot, or half a second at most."""
-        if self.live_check.isChecked() and self.map is not None:
+        if self.live_check.isChecked():
             if self.isVisible():
                 self._live_timer.start()
             else:
@@ -436,8 +438,8 @@ class LatentMapPanel(QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if getattr(self, "_stale", False):
-            self._stale = False
+        if (getattr(self, "_stale", False) or self.map is None) and self.handle.ready and not self.busy:
+            self._stale = False  # first shown with a model, or epochs ended while hidden: map it now
             self.update_map()
 
     # -- drawing ----------------------------------------------------------------------------------
