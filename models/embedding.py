@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from models.data import ImageDataset, as_float
-from models.objectives import objective_terms
+from models.objectives import gaussian_kl
 
 Progress = Callable[[float, str], None]
 Stopped = Callable[[], bool]
@@ -178,13 +178,16 @@ def encode_split(
             stop = min(n, start + max(1, batch_size))
             xb = as_float(images[start:stop].to(device))
             yb = labels[start:stop].to(device) if conditional else None
+            # one encoder pass for mu and the ELBO's terms (as objective_terms computes them)
             m, logvar = model.encode(xb, yb)
-            t = objective_terms(model, xb, yb, gen)
+            z = model.reparameterize(m, logvar, gen)
+            recon = -model.likelihood.log_prob(model.decode_params(z, yb).float(), xb)
+            k = torch.zeros_like(recon) if logvar is None else gaussian_kl(m.float(), logvar.float())
             mu[start:stop] = m.float().cpu().numpy()
             if points == "sample":
-                codes[start:stop] = model.reparameterize(m, logvar, gen).float().cpu().numpy()
-            kl[start:stop] = t.kl.float().cpu().numpy()
-            neg[start:stop] = t.neg_elbo.float().cpu().numpy()
+                codes[start:stop] = z.float().cpu().numpy()
+            kl[start:stop] = k.cpu().numpy()
+            neg[start:stop] = (recon + k).cpu().numpy()
             if progress is not None:
                 progress(stop / n, f"encoded {stop:,} of {n:,} images")
     finally:

@@ -122,7 +122,11 @@ def gui_figures(n: int) -> dict:
     panel.show()
     m = build_map(handle.model, data, MapRequest(projection="latent"))
     panel._done((m, None, 0))
+    panel.plot.flush()
     app.processEvents()
+    from vaegui.app import freeze_startup_objects
+
+    freeze_startup_objects()  # as run_gui does after start-up
     port = panel.plot.viewport()
     gaps: list[float] = []
     clock = QElapsedTimer()

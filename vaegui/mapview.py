@@ -106,13 +106,19 @@ class MapPlot(pg.PlotWidget):
         self.box = MapViewBox()
         super().__init__(parent, viewBox=self.box, background="w")
         self.setMinimumSize(200, 160)
-        self.scatter = pg.ScatterPlotItem(pxMode=True, pen=None, size=5)
+        #: one scatter item per colour (see :meth:`show_points`)
+        self.layers: list[pg.ScatterPlotItem] = []
+        self._jobs: list = []
+        self._fill_timer = QTimer(self)
+        self._fill_timer.setSingleShot(True)
+        self._fill_timer.setInterval(0)
+        self._fill_timer.timeout.connect(self._fill)
         self.marks = pg.ScatterPlotItem(pxMode=True, size=12, brush=None, pen=pg.mkPen("#d62728", width=2))
         self.chosen = pg.ScatterPlotItem(pxMode=True, size=16, symbol="+", pen=pg.mkPen("k", width=2), brush=None)
         self.selection = pg.ScatterPlotItem(pxMode=True, size=7, brush=None, pen=pg.mkPen("#000", width=1))
         self.overlay = pg.ScatterPlotItem(pxMode=True, size=4, symbol="x", pen=pg.mkPen("#d62728"), brush=None)
         self.overlay_box = pg.PlotCurveItem(pen=pg.mkPen("#d62728", width=1, style=Qt.PenStyle.DashLine))
-        for item in (self.scatter, self.selection, self.overlay, self.overlay_box, self.marks, self.chosen):
+        for item in (self.selection, self.overlay, self.overlay_box, self.marks, self.chosen):
             self.addItem(item)
         self.legend = self.getPlotItem().addLegend(offset=(-5, 5), labelTextSize="8pt")
         self.points = np.zeros((0, 2), dtype=np.float32)
@@ -129,18 +135,68 @@ class MapPlot(pg.PlotWidget):
         if ev.button() == Qt.MouseButton.LeftButton and self.box.sceneBoundingRect().contains(ev.scenePos()):
             self.box.clicked.emit(self.box.mapSceneToView(ev.scenePos()))
 
+    #: points per scatter item; items are filled one after another between events
+    CHUNK = 4000
+
     def show_points(self, points: np.ndarray, codes: np.ndarray, colours: list[QColor], size: int,
                     opacity: float, keep_view: bool = False) -> None:
-        """Draw ``points`` ``(N, 2)`` coloured by ``colours[codes]``."""
-        brushes = []
-        for c in colours:
-            c = QColor(c)
-            c.setAlphaF(opacity)
-            brushes.append(pg.mkBrush(c))
+        """Draw ``points`` ``(N, 2)`` coloured by ``colours[codes]``.
+
+        Each colour's points go to scatter items of at most :attr:`CHUNK` points with a
+        single brush, filled a few at a time between events: pyqtgraph spends ~3 µs of
+        Python per point on a new item's symbols, so 60,000 points at once would stall
+        the window ~0.3 s; in chunks the map appears over a few frames instead."""
         self.points = np.asarray(points, dtype=np.float32)
-        self.scatter.setData(pos=self.points, brush=[brushes[k] for k in codes], size=size, pen=None)
+        codes = np.asarray(codes)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(colours) + 1))
+        jobs = []
+        for k in range(len(colours)):
+            c = QColor(colours[k])
+            c.setAlphaF(opacity)
+            brush = pg.mkBrush(c)
+            for start in range(bounds[k], bounds[k + 1], self.CHUNK):
+                stop = min(bounds[k + 1], start + self.CHUNK)
+                jobs.append((self.points[order[start:stop]], brush, size))
+        while len(self.layers) < len(jobs):
+            layer = pg.ScatterPlotItem(pxMode=True, pen=None)
+            layer.setZValue(-1)
+            self.addItem(layer)
+            self.layers.append(layer)
+        self._jobs = list(zip(self.layers, jobs))
+        for layer in self.layers[len(jobs):]:
+            layer.setData(pos=np.zeros((0, 2)))
+        self._fill_timer.start()
         if not keep_view or all(self.box.autoRangeEnabled()):  # follow the points unless the user zoomed or panned
-            self.box.autoRange(padding=0.05)
+            self.box.setRange(xRange=self._span(0), yRange=self._span(1), padding=0.05)
+
+    def _span(self, axis: int) -> tuple[float, float]:
+        if not len(self.points):
+            return (-1.0, 1.0)
+        lo, hi = float(self.points[:, axis].min()), float(self.points[:, axis].max())
+        return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+
+    def _fill(self, budget_s: float = 0.012) -> None:
+        import time
+
+        end = time.perf_counter() + budget_s
+        while self._jobs and time.perf_counter() < end:
+            layer, (pos, brush, size) = self._jobs.pop(0)
+            layer.setData(pos=pos, brush=brush, size=size, pen=None)
+        if self._jobs:
+            self._fill_timer.start()
+
+    def flush(self) -> None:
+        """Draw every point now (before an export)."""
+        self._fill_timer.stop()
+        self._fill(budget_s=float("inf"))
+
+    def clear_points(self) -> None:
+        """Show no points."""
+        self.points = np.zeros((0, 2), dtype=np.float32)
+        self._jobs = []
+        for layer in self.layers:
+            layer.setData(pos=np.zeros((0, 2)))
 
     def set_legend(self, entries: list[tuple[str, QColor]]) -> None:
         """One legend row per (name, colour); none for an empty list."""

@@ -284,8 +284,7 @@ class LatentMapPanel(QWidget):
         self.selection = None
         self.chosen_index = self.chosen_z = None
         for plot in (self.plot, self.plot2):
-            plot.scatter.setData(pos=[])
-            plot.points = np.zeros((0, 2), dtype=np.float32)
+            plot.clear_points()
             plot.mark(None)
             plot.mark_chosen(None)
             plot.mark_selection(None)
@@ -409,6 +408,10 @@ class LatentMapPanel(QWidget):
     def _done(self, result) -> None:
         first, second, version = result
         same_kind = self.map is not None and self.map.request.projection == first.request.projection
+        if self.map is None or len(self.map.encoded) != len(first.encoded):  # a new map: a point size for its count
+            self.size_spin.blockSignals(True)
+            self.size_spin.setValue(3 if len(first.encoded) > 20_000 else 5)
+            self.size_spin.blockSignals(False)
         self.map, self.other = first, second
         self.snapshot = version
         self.progress.setValue(1000)
@@ -695,6 +698,7 @@ class LatentMapPanel(QWidget):
         from models.checkpoint import check_writable
 
         target = check_writable(path)
+        self.plot.flush()
         image = QImage(width, height, QImage.Format.Format_ARGB32)
         image.fill(Qt.GlobalColor.white)
         painter = QPainter(image)
