@@ -104,7 +104,12 @@ def test_pca_map_selection_attribute_vector_and_exports(qtbot, window, tmp_path)
         assert len(list(csv.reader(fh))) == len(pts) + 1
     assert panel.export("projector", str(tmp_path / "tb"))
     assert len((tmp_path / "tb" / "metadata.tsv").read_text().splitlines()) == len(pts) + 1
-    assert panel.save_png(str(tmp_path / "map.png"), 640, 480)
+    dialog = panel.export_png_dialog()  # File, width and height, as a person fills them in
+    _, path_edit, width, height = panel.png_dialog
+    path_edit.setText(str(tmp_path / "map.png"))
+    width.setValue(640)
+    height.setValue(480)
+    dialog.accept()
     from PIL import Image
 
     with Image.open(tmp_path / "map.png") as im:

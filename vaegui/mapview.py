@@ -123,6 +123,7 @@ class MapPlot(pg.PlotWidget):
         self.legend = self.getPlotItem().addLegend(offset=(-5, 5), labelTextSize="8pt")
         self.points = np.zeros((0, 2), dtype=np.float32)
         self._hover_at: QPointF | None = None
+        self._hovered_index: int | None = None
         self._hover_timer = QTimer(self)
         self._hover_timer.setSingleShot(True)
         self._hover_timer.setInterval(0)
@@ -206,6 +207,7 @@ class MapPlot(pg.PlotWidget):
 
     def mark(self, index: int | None) -> None:
         """Ring the hovered point (None: none)."""
+        self._hovered_index = index
         self.marks.setData(pos=self.points[[index]] if index is not None and index < len(self.points) else [])
 
     def mark_chosen(self, xy: tuple[float, float] | None) -> None:
@@ -248,5 +250,8 @@ class MapPlot(pg.PlotWidget):
         if self._hover_at is None:
             return
         i = self.point_near(self._hover_at)
+        if i == self._hovered_index:  # the same point: nothing to redraw
+            return
+        self._hovered_index = i
         self.mark(i)
         self.hovered.emit(-1 if i is None else i)

@@ -15,11 +15,14 @@ from PySide6.QtGui import QImage, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMenu,
     QMessageBox,
     QProgressBar,
@@ -681,13 +684,47 @@ class LatentMapPanel(QWidget):
             return 1200, 900
         return int(self.settings.value("export/map_width", 1200)), int(self.settings.value("export/map_height", 900))
 
-    def export_png_dialog(self) -> None:
+    def export_png_dialog(self) -> QDialog | None:
+        """Ask for the file and the exact pixel size of the map's PNG (remembered), then write it."""
         if self.map is None:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export map as PNG", str(Path(self._folder()) / "latent-map.png"),
-                                              "PNG images (*.png)")
-        if path:
+            return None
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Export map as PNG")
+        path_edit = QLineEdit(str(Path(self._folder()) / "latent-map.png"))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(lambda: path_edit.setText(QFileDialog.getSaveFileName(
+            dialog, "Export map as PNG", path_edit.text(), "PNG images (*.png)")[0] or path_edit.text()))
+        width, height = QSpinBox(), QSpinBox()
+        for spin, value in zip((width, height), self.settings_size()):
+            spin.setRange(64, 8192)
+            spin.setSuffix(" px")
+            spin.setValue(value)
+        row = QHBoxLayout()
+        row.addWidget(path_edit, 1)
+        row.addWidget(browse)
+        form = QFormLayout(dialog)
+        form.addRow("File:", row)
+        form.addRow("Width:", width)
+        form.addRow("Height:", height)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(dialog.accept)
+        buttons.rejected.connect(dialog.reject)
+        form.addRow(buttons)
+        self.png_dialog = (dialog, path_edit, width, height)
+
+        def write() -> None:
+            path = path_edit.text().strip()
+            if not path:
+                return
+            if self.settings is not None:
+                self.settings.setValue("export/map_width", width.value())
+                self.settings.setValue("export/map_height", height.value())
             self.export("png", path if path.lower().endswith(".png") else path + ".png")
+
+        dialog.accepted.connect(write)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
 
     def save_png(self, path: str, width: int, height: int) -> Path:
         """Render the map plot (axes, legend, points) into a ``width`` × ``height`` PNG.
