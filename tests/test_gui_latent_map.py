@@ -150,6 +150,9 @@ def test_map_refreshes_at_each_epoch_and_compares_two_models(qtbot, window, tmp_
     ui.continue_to(2)
     qtbot.waitUntil(lambda: panel.map is not first and not panel.busy, timeout=30_000)
     assert not np.array_equal(panel.map.encoded.mu, first.encoded.mu)  # new weights, same points moved
+    (vx0, vx1), (vy0, vy1) = panel.plot.getPlotItem().getViewBox().viewRange()
+    pts = panel.plot.points
+    assert vx0 <= pts[:, 0].min() and pts[:, 0].max() <= vx1 and vy0 <= pts[:, 1].min() and pts[:, 1].max() <= vy1
     # a second model beside: saved, then opened for comparison
     path = tmp_path / "other.vae"
     assert window.files.save_model(str(path))

@@ -169,7 +169,8 @@ class MapPlot(pg.PlotWidget):
             layer.setData(pos=np.zeros((0, 2)))
         self._fill_timer.start()
         if not keep_view or all(self.box.autoRangeEnabled()):  # follow the points unless the user zoomed or panned
-            self.box.setRange(xRange=self._span(0), yRange=self._span(1), padding=0.05)
+            # auto-range stays on, so the next map follows its points too, until the user zooms or pans
+            self.box.setRange(xRange=self._span(0), yRange=self._span(1), padding=0.05, disableAutoRange=False)
 
     def _span(self, axis: int) -> tuple[float, float]:
         if not len(self.points):
