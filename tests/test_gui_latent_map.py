@@ -99,13 +99,13 @@ def test_pca_map_selection_attribute_vector_and_exports(qtbot, window, tmp_path)
     attrs.project_check.setChecked(True)
     assert "along" in panel.caption.text()
     # exports
-    assert panel.export("csv", str(tmp_path / "map.csv"))
+    assert panel.exports.export("csv", str(tmp_path / "map.csv"))
     with open(tmp_path / "map.csv", newline="") as fh:
         assert len(list(csv.reader(fh))) == len(pts) + 1
-    assert panel.export("projector", str(tmp_path / "tb"))
+    assert panel.exports.export("projector", str(tmp_path / "tb"))
     assert len((tmp_path / "tb" / "metadata.tsv").read_text().splitlines()) == len(pts) + 1
-    dialog = panel.export_png_dialog()  # File, width and height, as a person fills them in
-    _, path_edit, width, height = panel.png_dialog
+    dialog = panel.exports.export_png_dialog()  # File, width and height, as a person fills them in
+    _, path_edit, width, height = panel.exports.png_dialog
     path_edit.setText(str(tmp_path / "map.png"))
     width.setValue(640)
     height.setValue(480)

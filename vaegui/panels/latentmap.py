@@ -10,19 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QKeySequence, QPainter, QShortcut
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QMenu,
     QMessageBox,
     QProgressBar,
@@ -36,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from models.embedding import PROJECTIONS, LatentMap, MapRequest, MapStopped, build_map, points_in_polygon, split_image
+from vaegui.mapexport import MapExport
 from vaegui.mapview import MapPlot, colour_codes
 from vaegui.panels.attributes import AttributePanel
 from vaegui.tasks import BackgroundTask, eta_text
@@ -68,6 +66,7 @@ class LatentMapPanel(QWidget):
         self.chosen_index: int | None = None
         self.chosen_z: torch.Tensor | None = None
         self._pending = False
+        self._synced_dim = -1
         self._build()
         self._live_timer = QTimer(self)
         self._live_timer.setSingleShot(True)
@@ -188,10 +187,11 @@ class LatentMapPanel(QWidget):
         self.close_compare.setEnabled(False)
         self.export_button = QPushButton("Export…")
         menu = QMenu(self.export_button)
-        self.export_png_action = menu.addAction("Map as PNG…", self.export_png_dialog)
-        self.export_csv_action = menu.addAction("Embedding as CSV…", lambda: self.export_dialog("csv"))
-        self.export_npz_action = menu.addAction("Embedding as NPZ…", lambda: self.export_dialog("npz"))
-        self.export_tb_action = menu.addAction("TensorBoard Projector folder…", lambda: self.export_dialog("projector"))
+        self.exports = MapExport(self)
+        menu.addAction("Map as PNG…", self.exports.export_png_dialog)
+        menu.addAction("Embedding as CSV…", lambda: self.exports.export_dialog("csv"))
+        menu.addAction("Embedding as NPZ…", lambda: self.exports.export_dialog("npz"))
+        menu.addAction("TensorBoard Projector folder…", lambda: self.exports.export_dialog("projector"))
         self.export_button.setMenu(menu)
         self.export_button.setEnabled(False)
         more = QVBoxLayout()
@@ -264,6 +264,9 @@ class LatentMapPanel(QWidget):
         d = self.handle.latent_dim
         if self.handle.version < 0 and self.attributes.vectors:  # a new model: the old one's vectors mean nothing
             self.attributes.from_info({})
+        if d == self._synced_dim and self.handle.version >= 0:
+            return  # new weights every 0.25 s while training: nothing here depends on them
+        self._synced_dim = d
         for spin in (self.dim_x, self.dim_y):
             spin.setRange(0, max(d - 1, 1))
         latent = self.projection_combo.model().item(self.projection_combo.findData("latent"))
@@ -373,8 +376,7 @@ class LatentMapPanel(QWidget):
             return
         task.cancel()
         for signal in (task.progressed, task.succeeded, task.failed, task.cancelled):
-            signal.disconnect()
-        task.finished.connect(task.deleteLater)
+            signal.disconnect()  # its finished → deleteLater stays connected
         self._pending = False
         self.cancel_button.setEnabled(False)
         self.progress.setValue(0)
@@ -639,111 +641,3 @@ class LatentMapPanel(QWidget):
         self.close_compare.setEnabled(False)
         if self.map is not None:
             self._caption()
-
-    # -- export -----------------------------------------------------------------------------------
-    def _folder(self) -> str:
-        return self.settings.value("export/folder", str(Path.home())) if self.settings else str(Path.home())
-
-    def export_dialog(self, kind: str) -> None:
-        """Ask for a path and write the embedding (``csv``, ``npz`` or ``projector``)."""
-        if self.map is None:
-            return
-        if kind == "projector":
-            path = QFileDialog.getExistingDirectory(self, "Export for TensorBoard's Projector", self._folder())
-        else:
-            path, _ = QFileDialog.getSaveFileName(self, f"Export embedding as {kind.upper()}",
-                                                  str(Path(self._folder()) / f"latent-map.{kind}"),
-                                                  f"{kind.upper()} files (*.{kind})")
-        if path:
-            self.export(kind, path)
-
-    def export(self, kind: str, path: str) -> bool:
-        """Write the map: ``csv``, ``npz``, ``projector`` (a folder) or ``png``."""
-        from models.embedexport import write_csv, write_npz, write_projector
-
-        try:
-            if kind == "csv":
-                out = write_csv(path, self.map)
-            elif kind == "npz":
-                out = write_npz(path, self.map)
-            elif kind == "projector":
-                out = write_projector(path, self.map, self.handle.dataset)
-            else:
-                w, h = self.settings_size()
-                out = self.save_png(path, w, h)
-        except (OSError, ValueError) as exc:
-            show_message(self, QMessageBox.Icon.Critical, "Export failed", f"Could not write {path}:\n{exc}")
-            return False
-        if self.settings is not None:
-            self.settings.setValue("export/folder", str(Path(out).parent if kind != "projector" else Path(out)))
-        self.exported.emit(f"Saved {out}")
-        return True
-
-    def settings_size(self) -> tuple[int, int]:
-        if self.settings is None:
-            return 1200, 900
-        return int(self.settings.value("export/map_width", 1200)), int(self.settings.value("export/map_height", 900))
-
-    def export_png_dialog(self) -> QDialog | None:
-        """Ask for the file and the exact pixel size of the map's PNG (remembered), then write it."""
-        if self.map is None:
-            return None
-        dialog = QDialog(self)
-        dialog.setWindowTitle("Export map as PNG")
-        path_edit = QLineEdit(str(Path(self._folder()) / "latent-map.png"))
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(lambda: path_edit.setText(QFileDialog.getSaveFileName(
-            dialog, "Export map as PNG", path_edit.text(), "PNG images (*.png)")[0] or path_edit.text()))
-        width, height = QSpinBox(), QSpinBox()
-        for spin, value in zip((width, height), self.settings_size()):
-            spin.setRange(64, 8192)
-            spin.setSuffix(" px")
-            spin.setValue(value)
-        row = QHBoxLayout()
-        row.addWidget(path_edit, 1)
-        row.addWidget(browse)
-        form = QFormLayout(dialog)
-        form.addRow("File:", row)
-        form.addRow("Width:", width)
-        form.addRow("Height:", height)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(dialog.accept)
-        buttons.rejected.connect(dialog.reject)
-        form.addRow(buttons)
-        self.png_dialog = (dialog, path_edit, width, height)
-
-        def write() -> None:
-            path = path_edit.text().strip()
-            if not path:
-                return
-            if self.settings is not None:
-                self.settings.setValue("export/map_width", width.value())
-                self.settings.setValue("export/map_height", height.value())
-            self.export("png", path if path.lower().endswith(".png") else path + ".png")
-
-        dialog.accepted.connect(write)
-        dialog.finished.connect(dialog.deleteLater)
-        dialog.open()
-        return dialog
-
-    def save_png(self, path: str, width: int, height: int) -> Path:
-        """Render the map plot (axes, legend, points) into a ``width`` × ``height`` PNG.
-
-        Raises:
-            OSError: the file cannot be written.
-        """
-        from models.checkpoint import check_writable
-
-        target = check_writable(path)
-        self.plot.flush()
-        image = QImage(width, height, QImage.Format.Format_ARGB32)
-        image.fill(Qt.GlobalColor.white)
-        painter = QPainter(image)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        item = self.plot.getPlotItem()
-        self.plot.scene().render(painter, QRectF(0, 0, width, height), item.sceneBoundingRect(),
-                                 Qt.AspectRatioMode.IgnoreAspectRatio)
-        painter.end()
-        if not image.save(str(target), "PNG"):
-            raise OSError(f"Qt could not write {target}")
-        return target
