@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
+from vaegui.figdialog import FigureExportDialog
 from vaegui.mainwindow import MainWindow
-from vaegui.widgets import ExportDialog
 
 from .ui import UI
 
@@ -112,13 +112,13 @@ def test_export_manifold_grid_to_png_with_exact_size(qtbot, window, tmp_path):
     UI(qtbot, window).show("Manifold")
     window.manifold.grid_spin.setValue(7)
     qtbot.mouseClick(window.manifold.export_button, Qt.MouseButton.LeftButton)
-    dialog = window.manifold.findChild(ExportDialog)
+    dialog = window.manifold.findChild(FigureExportDialog)
     assert dialog is not None and dialog.isVisible()
     path = tmp_path / "manifold.png"
     dialog.path_edit.setText(str(path))
     dialog.scale_spin.setValue(3)
     dialog.padding_spin.setValue(2)
-    assert dialog.size_label.text() == "184 × 184 pixels"  # 7 * 8 * 3 + 8 * 2
+    qtbot.waitUntil(lambda: dialog.size_label.text().startswith("184 × 184 pixels"))  # 7 * 8 * 3 + 8 * 2
     qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     with Image.open(path) as img:
         assert img.size == (184, 184)
@@ -136,7 +136,7 @@ def test_export_samples_via_menu_shortcut_and_plots_and_csv(qtbot, window, tmp_p
     window.samples.rows_spin.setValue(3)
     window.samples.cols_spin.setValue(5)
     qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
-    dialog = window.samples.findChild(ExportDialog)
+    dialog = window.samples.findChild(FigureExportDialog)
     dialog.path_edit.setText(str(tmp_path / "samples"))  # no extension: .png is added
     dialog.scale_spin.setValue(1)
     dialog.padding_spin.setValue(0)
@@ -149,7 +149,7 @@ def test_export_samples_via_menu_shortcut_and_plots_and_csv(qtbot, window, tmp_p
         assert img.size[0] > 300 and img.size[1] > 100
     assert window.exports.export_metrics_csv(str(tmp_path / "metrics.csv"))
     with open(tmp_path / "metrics.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))  # provenance comments
     steps = 2 * window.controller.steps_per_epoch
     assert len(rows) == steps + 2
     assert [r["split"] for r in rows].count("test") == 2

@@ -14,6 +14,7 @@ from models.run import Run
 from vaegui.context import WindowContext
 from vaegui.dataimport import Datasets
 from vaegui.exportactions import ExportActions
+from vaegui.figureactions import FigureActions
 from vaegui.menus import build_menus
 from vaegui.modelfiles import ModelFiles
 from vaegui.panels.activity import ActivityPanel
@@ -28,6 +29,7 @@ from vaegui.panels.training import TrainingPanel
 from vaegui.panels.traversal import TraversalPanel
 from vaegui.session import ModelHandle
 from vaegui.trainactions import TrainingActions
+from vaegui.widgets import figure_paths
 from vaegui.worker import TrainingController
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -77,7 +79,9 @@ class MainWindow(QMainWindow):
         self.files = ModelFiles(self.ctx, self.data.imported)
         self.files.extra_info = self.latent_map.attributes.to_info  # attribute vectors are kept with the model
         self.files.opened = self.latent_map.attributes.from_info
-        self.exports = ExportActions(self.ctx, self.tabs, self.plots)
+        self.figures = FigureActions(self.ctx, self.tabs)
+        self.exports = ExportActions(self.ctx, self.tabs, self.plots, self.figures)
+        self.setAcceptDrops(True)  # a PNG exported by vaegui, dropped anywhere, restores its latents
         self.statusBar().addPermanentWidget(self.training.autosave_label)
         self.statusBar().addPermanentWidget(self.training.device_label)
         build_menus(self)
@@ -215,6 +219,20 @@ class MainWindow(QMainWindow):
         self.interpolation.set_endpoint_image(end, split_image(self.handle.dataset, source, index),
                                               f"training image #{index}")
         self.statusBar().showMessage(f"Interpolation endpoint set to training image #{index}.", 5000)
+
+    # -- a figure dropped on the window -----------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if figure_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:
+        paths = figure_paths(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.figures.open_figure(paths[0])
 
     # -- closing -----------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -43,12 +43,18 @@ def build_menus(window) -> None:
         _action(w, w.download_menu, title, lambda _c=False, k=key: data.download_dataset(k),
                 tip="Downloaded once, verified against its published checksums, then cached")
     m.addSeparator()
+    _action(w, m, "Open figure…", w.figures.open_figure_dialog, "Ctrl+Shift+O",
+            "Open a PNG exported by vaegui: its panel returns to the exported latents")
     _action(w, m, "Export current grid as PNG…", exports.export_current_grid, "Ctrl+E",
-            "Save the grid of the visible panel")
-    _action(w, m, "Export plots as PNG…", exports.export_plots_dialog, "Ctrl+Shift+E")
-    _action(w, m, "Export metrics as CSV…", exports.export_csv_dialog, "Ctrl+Shift+C")
+            "Save the grid of the visible panel, with labels, title and caption if you like")
+    _action(w, m, "Export plots (PNG, SVG, PDF)…", exports.export_plots_dialog, "Ctrl+Shift+E")
+    _action(w, m, "Export metrics as CSV…", exports.export_csv_dialog, "Ctrl+Shift+M")
     m.addSeparator()
     _action(w, m, "Quit", w.close, QKeySequence.StandardKey.Quit)
+    m = bar.addMenu("&Edit")
+    _action(w, m, "Copy", exports.copy_to_clipboard, "Ctrl+Shift+C",
+            "Copy the visible grid (or the plots, after a click on them) to the clipboard")
+    _action(w, m, "Copy plots", exports.copy_plots, "Ctrl+Alt+C")
     m = bar.addMenu("&Training")
     w.train_action = _action(w, m, "Train", training.start_training, "Ctrl+Return")
     w.continue_action = _action(w, m, "Continue", training.continue_training, "Ctrl+Shift+Return")

@@ -1,9 +1,10 @@
-"""Shared widgets: the image-grid view, the export dialog, and the base class of
-every panel that shows an exportable grid of decoded images."""
+"""Shared widgets: the image-grid view and the base class of every panel that shows
+an exportable grid of decoded images."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,22 +12,19 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QMessageBox,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from models.latent import grid_size, tile_images
-from vaegui.export import save_grid_png
+from models.latent import tile_images
+from vaegui.figdialog import FigureExportDialog
+from vaegui.figrender import FigureStyle, is_figure, render_figure, save_figure_png
+from vaegui.figures import GridFigure
 
 
 def show_message(parent: QWidget, icon: QMessageBox.Icon, title: str, text: str, details: str = "") -> QMessageBox:
@@ -40,11 +38,18 @@ def show_message(parent: QWidget, icon: QMessageBox.Icon, title: str, text: str,
 
 
 def dropped_image_paths(mime) -> list[str]:
-    """Local image files in a drag's MIME data."""
+    """Local image files in a drag's MIME data, but for figures exported by vaegui (those
+    go to the window, which restores their latents: :func:`figure_paths`)."""
     from models.importers import IMAGE_SUFFIXES
 
     paths = [url.toLocalFile() for url in mime.urls() if url.isLocalFile()] if mime.hasUrls() else []
-    return [p for p in paths if Path(p).suffix.lower() in IMAGE_SUFFIXES]
+    return [p for p in paths if Path(p).suffix.lower() in IMAGE_SUFFIXES and not is_figure(p)]
+
+
+def figure_paths(mime) -> list[str]:
+    """The PNG files exported by vaegui among a drag's local files."""
+    paths = [url.toLocalFile() for url in mime.urls() if url.isLocalFile()] if mime.hasUrls() else []
+    return [p for p in paths if is_figure(p)]
 
 
 def load_dropped_image(path: str, handle):
@@ -59,6 +64,12 @@ def load_dropped_image(path: str, handle):
 
     c, h, _w = handle.dataset.image_shape
     return torch.from_numpy(load_image(path, h, c, "crop")).float().div(255.0)[None]
+
+
+def restore_label(panel, label) -> None:
+    """Choose ``label`` (an int, or None) in a panel's label combo."""
+    if label is not None and panel.label_combo.findData(label) >= 0:
+        panel.label_combo.setCurrentIndex(panel.label_combo.findData(label))
 
 
 class PaintedImageItem(pg.ImageItem):
@@ -101,75 +112,12 @@ class ImageGridView(pg.GraphicsView):
         self.item.clear()
 
 
-class ExportDialog(QDialog):
-    """Asks for the PNG path, the integer upscale and the padding of a grid export,
-    and shows the resulting pixel size as they change."""
-
-    def __init__(self, parent: QWidget, rows: int, cols: int, tile_hw: tuple[int, int], default_path: str):
-        super().__init__(parent)
-        self.setWindowTitle("Export grid as PNG")
-        self.rows, self.cols, self.tile_hw = rows, cols, tile_hw
-        self.path_edit = QLineEdit(default_path)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        path_row = QHBoxLayout()
-        path_row.addWidget(self.path_edit, 1)
-        path_row.addWidget(browse)
-        self.scale_spin = QSpinBox()
-        self.scale_spin.setRange(1, 64)
-        self.scale_spin.setValue(4)
-        self.scale_spin.setSuffix("×")
-        self.padding_spin = QSpinBox()
-        self.padding_spin.setRange(0, 256)
-        self.padding_spin.setValue(2)
-        self.padding_spin.setSuffix(" px")
-        self.size_label = QLabel()
-        form = QFormLayout()
-        form.addRow("File:", path_row)
-        form.addRow("Upscale:", self.scale_spin)
-        form.addRow("Padding:", self.padding_spin)
-        form.addRow("Image size:", self.size_label)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self._accept_if_valid)
-        buttons.rejected.connect(self.reject)
-        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(buttons)
-        self.scale_spin.valueChanged.connect(self._update_size)
-        self.padding_spin.valueChanged.connect(self._update_size)
-        self._update_size()
-
-    def output_size(self) -> tuple[int, int]:
-        """``(width, height)`` in pixels of the file that will be written."""
-        h, w = grid_size(self.rows, self.cols, self.tile_hw, self.scale_spin.value(), self.padding_spin.value())
-        return w, h
-
-    def _update_size(self) -> None:
-        w, h = self.output_size()
-        self.size_label.setText(f"{w} × {h} pixels")
-
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export grid as PNG", self.path_edit.text(), "PNG images (*.png)")
-        if path:
-            self.path_edit.setText(path)
-
-    def _accept_if_valid(self) -> None:
-        path = self.path_edit.text().strip()
-        if not path:
-            QMessageBox.warning(self, "Export", "Choose a file name first.")
-            return
-        if not path.lower().endswith(".png"):
-            self.path_edit.setText(path + ".png")
-        self.accept()
-
-
 class GridPanel(QWidget):
     """Base of the panels that show a decoded-image grid.
 
-    A subclass implements :meth:`compute_grid` (returning ``(images, rows, cols)`` or
-    ``None`` when nothing can be shown) and calls :meth:`refresh` when its inputs
-    change. New weights arrive through :class:`~vaegui.session.ModelHandle`; a hidden
+    A subclass implements :meth:`compute_grid` (returning a
+    :class:`~vaegui.figures.GridFigure`, or ``None`` when nothing can be shown) and calls
+    :meth:`refresh` when its inputs change. New weights arrive through :class:`~vaegui.session.ModelHandle`; a hidden
     panel only marks itself stale and redraws when it is shown.
     """
 
@@ -191,7 +139,11 @@ class GridPanel(QWidget):
         self.export_button.clicked.connect(self.export_dialog)
         self.export_button.setEnabled(False)
         self._stale = True
-        self._grid: tuple[np.ndarray, int, int] | None = None
+        self._figure: GridFigure | None = None
+        #: what made the grid (model fingerprint, file, configs, dataset, epoch): set by the window
+        self.model_info: Callable[[], dict] = dict
+        #: the caption line offered in the export dialog (model, dataset, epoch, seed): set by the window
+        self.caption_line: Callable[[], str] = str
         self.last_refresh_s = 0.0
         self.label_combo = QComboBox()
         self.label_combo.setToolTip("The label y that the conditional VAE decodes with")
@@ -230,10 +182,10 @@ class GridPanel(QWidget):
         layout.addLayout(side, 1)
 
     # -- to implement ---------------------------------------------------------------------
-    def compute_grid(self) -> tuple[np.ndarray, int, int] | None:
-        """The grid to show: ``(images, rows, cols)`` with images ``(rows·cols, C, H, W)``,
-        pixels in [0, 1], decoded from the newest snapshot; None (with ``self._why``
-        set) when there is nothing to show. Subclasses implement it."""
+    def compute_grid(self) -> GridFigure | None:
+        """The grid to show (images ``(rows·cols, C, H, W)``, pixels in [0, 1], decoded from
+        the newest snapshot, with its labels and latents); None (with ``self._why`` set)
+        when there is nothing to show. Subclasses implement it."""
         raise NotImplementedError
 
     def empty_caption(self) -> str:
@@ -273,14 +225,13 @@ class GridPanel(QWidget):
         self._why = self.handle.mismatch()
         t0 = time.perf_counter()
         grid = self.compute_grid() if self.handle.ready and not self._why else None
-        self._grid = grid
+        self._figure = grid
         if grid is None:
             self.grid_view.clear()
             self.caption.setText(self.empty_caption())
             self.export_button.setEnabled(False)
         else:
-            images, rows, cols = grid
-            self.grid_view.show_grid(images, rows, cols, self.display_padding)
+            self.grid_view.show_grid(grid.images, grid.rows, grid.cols, self.display_padding)
             self.caption.setText(self.grid_caption())
             self.export_button.setEnabled(True)
         self.last_refresh_s = time.perf_counter() - t0
@@ -288,35 +239,52 @@ class GridPanel(QWidget):
     @property
     def current_grid(self) -> tuple[np.ndarray, int, int] | None:
         """The grid on screen, ``(images (N, C, H, W), rows, cols)``, or None."""
-        return self._grid
+        f = self._figure
+        return None if f is None else (f.images, f.rows, f.cols)
+
+    @property
+    def figure(self) -> GridFigure | None:
+        """The grid on screen with its labels, latents and settings, or None."""
+        return self._figure
+
+    def restore(self, record) -> str:
+        """Put the panel back to the settings of a reopened figure
+        (:class:`~vaegui.figrender.FigureRecord`); returns what was restored, for the
+        status bar. Panels that can restore override it."""
+        raise ValueError(f"the {self.title} panel cannot restore a figure")
 
     # -- export ----------------------------------------------------------------------------
-    def export_dialog(self) -> ExportDialog | None:
+    def rendered(self, style: FigureStyle | None = None):
+        """The grid as a Pillow image, as the export writes it (default: 4×, 2 px padding)."""
+        return render_figure(self._figure, style or FigureStyle())
+
+    def export_dialog(self) -> FigureExportDialog | None:
         """Open the export dialog (non-blocking); the grid is written when it is accepted."""
-        if self._grid is None:
+        if self._figure is None:
             return None
-        images, rows, cols = self._grid
         folder = self.settings.value("export/folder", str(Path.home())) if self.settings else str(Path.home())
         default = str(Path(folder) / f"{self.title}.png")
-        dialog = ExportDialog(self, rows, cols, images.shape[2:], default)
-        if self.settings is not None:
-            dialog.scale_spin.setValue(int(self.settings.value("export/scale", 4)))
-            dialog.padding_spin.setValue(int(self.settings.value("export/padding", 2)))
-        dialog.accepted.connect(lambda: self._write(dialog, images, rows, cols))
+        figure = self._figure
+        dialog = FigureExportDialog(self, figure, default, self.caption_line(), self.settings)
+        dialog.accepted.connect(lambda: self._write(dialog, figure))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         return dialog
 
-    def _write(self, dialog: ExportDialog, images: np.ndarray, rows: int, cols: int) -> None:
-        path = dialog.path_edit.text().strip()
-        scale, padding = dialog.scale_spin.value(), dialog.padding_spin.value()
+    def save_png(self, path: str, style: FigureStyle, figure: GridFigure | None = None) -> tuple[int, int]:
+        """Write the grid (or ``figure``) as PNG with its description (:func:`~vaegui.figrender.save_figure_png`).
+
+        Raises:
+            ValueError, OSError: as :func:`~vaegui.figrender.save_figure_png`.
+        """
+        return save_figure_png(path, figure or self._figure, style, self.model_info())
+
+    def _write(self, dialog: FigureExportDialog, figure: GridFigure) -> None:
+        path = dialog.path()
         try:
-            w, h = save_grid_png(path, images, rows, cols, scale, padding)
+            w, h = self.save_png(path, dialog.style(), figure)
         except (OSError, ValueError) as exc:
             show_message(self, QMessageBox.Icon.Critical, "Export failed", f"Could not write {path}:\n{exc}")
             return
-        if self.settings is not None:
-            self.settings.setValue("export/folder", str(Path(path).parent))
-            self.settings.setValue("export/scale", scale)
-            self.settings.setValue("export/padding", padding)
+        dialog.remember()
         self.exported.emit(f"Saved {path} ({w} × {h} pixels)")

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from PySide6.QtWidgets import QFormLayout, QSpinBox, QWidget
 
+from vaegui.figures import GridFigure
 from vaegui.widgets import GridPanel
 
 
@@ -47,7 +48,18 @@ class AnalogiesPanel(GridPanel):
         columns = [x.numpy()] + decoded  # each (R, C, H, W)
         images = np.stack(columns, axis=1).reshape(-1, *x.shape[1:])
         self._shown = (start, stop, k)
-        return images, stop - start, k + 1
+        return GridFigure(kind="analogies", images=images, rows=stop - start, cols=k + 1,
+                          row_labels=[f"#{i}" for i in range(start, stop)],
+                          col_labels=["image", *(f"y={name}" for name in self.handle.class_names)],
+                          latents=np.repeat(mu.numpy(), k + 1, axis=0), params={"first": start, "rows": stop - start},
+                          caption="Analogies: each test image's style z decoded with every label y "
+                                  "(Kingma et al. 2014, Fig. 1).")
+
+    def restore(self, record) -> str:
+        """The first test image and row count of a reopened analogies figure."""
+        self.rows_spin.setValue(int(record.params["rows"]))
+        self.index_spin.setValue(int(record.params["first"]))
+        return f"test images from #{self.index_spin.value()}"
 
     def grid_caption(self) -> str:
         start, stop, k = self._shown

@@ -18,8 +18,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.latent import interpolate
-from vaegui.widgets import GridPanel, ImageGridView, dropped_image_paths, load_dropped_image, show_message
+from vaegui.figures import interpolation_figure
+from vaegui.widgets import (
+    GridPanel,
+    ImageGridView,
+    dropped_image_paths,
+    load_dropped_image,
+    restore_label,
+    show_message,
+)
 
 
 class InterpolationPanel(GridPanel):
@@ -191,10 +198,38 @@ class InterpolationPanel(GridPanel):
             for end, spin in (("a", self.index_a), ("b", self.index_b))
         ])
         mu = self.handle.posterior_mean(torch.cat([a, b]), labels)
-        z = interpolate(mu[0], mu[1], self.steps_spin.value(), self.mode_combo.currentData())
-        decoded = self.handle.decode(z, self.label())
-        images = np.concatenate([a.numpy(), decoded, b.numpy()])
-        return images, 1, len(images)
+        label = self.label()
+        ends = {end: None if self.external[end] is not None else spin.value()
+                for end, spin in (("a", self.index_a), ("b", self.index_b))}
+        return interpolation_figure(lambda z: self.handle.decode(z, label), a.numpy(), b.numpy(), mu[0], mu[1],
+                                    self.steps_spin.value(), self.mode_combo.currentData(),
+                                    {"index_a": ends["a"], "index_b": ends["b"], "label": label})
+
+    def restore(self, record) -> str:
+        """The test images, steps, path and label of a reopened interpolation figure; an end
+        that was a dropped or training image is not in the PNG (the message says so)."""
+        p = record.params
+        for w, v in ((self.steps_spin, int(p["steps"])), (self.mode_combo, self.mode_combo.findData(p["mode"]))):
+            w.blockSignals(True)
+            w.setCurrentIndex(v) if w is self.mode_combo else w.setValue(v)
+            w.blockSignals(False)
+        restore_label(self, p.get("label"))
+        missing = []
+        for end, spin in (("a", self.index_a), ("b", self.index_b)):
+            index = p.get(f"index_{end}")
+            if index is None:
+                missing.append(end.upper())
+            else:
+                spin.blockSignals(True)
+                spin.setValue(int(index))
+                spin.blockSignals(False)
+                self.external[end] = None
+        self._thumbs()
+        self.run()
+        if missing:
+            return (f"steps and path restored; end {' and '.join(missing)} was not a test image, so it is not in the "
+                    "PNG: the picked test image stands in")
+        return f"test images #{self.index_a.value()} and #{self.index_b.value()}, {self.steps_spin.value()} steps"
 
     def empty_caption(self) -> str:
         if not self.handle.ready:

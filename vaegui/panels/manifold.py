@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QSpinBox, QWidget
 
-from models.latent import manifold_latents
-from vaegui.widgets import GridPanel
+from vaegui.figures import manifold_figure
+from vaegui.widgets import GridPanel, restore_label
 
 
 class ManifoldPanel(GridPanel):
@@ -119,10 +119,32 @@ class ManifoldPanel(GridPanel):
         if d > 2 and self.hold_combo.currentData() == "image":
             index = self.hold_index.value()
             base = self.handle.posterior_mean(self.handle.test_image(index), self.handle.test_label(index))[0]
-        g = self.grid_spin.value()
-        images = self.handle.decode(manifold_latents(g, d, (i, j), base), self.label())
+        label = self.label()
+        fig = manifold_figure(lambda z: self.handle.decode(z, label), self.grid_spin.value(), d, (i, j), base)
+        fig.params.update(hold=self.hold_combo.currentData(), hold_index=self.hold_index.value(), label=label)
         self._axes = (i, j)
-        return images, g, g
+        return fig
+
+    def restore(self, record) -> str:
+        """Grid size, dimensions, held values and label of a reopened manifold figure."""
+        p = record.params
+        i, j = (int(k) for k in p["dims"])
+        if max(i, j) >= max(self.handle.latent_dim, 2):
+            raise ValueError(f"the figure spans z{i} and z{j}; the model has {self.handle.latent_dim} dimensions")
+        widgets = [(self.grid_spin, int(p["grid"])), (self.dim_x, i), (self.dim_y, j),
+                   (self.hold_combo, max(0, self.hold_combo.findData(p.get("hold", "zero")))),
+                   (self.hold_index, int(p.get("hold_index", 0)))]
+        self.active_check.blockSignals(True)
+        self.active_check.setChecked(self.most_active() == (i, j))
+        self.active_check.blockSignals(False)
+        for w, v in widgets:
+            w.blockSignals(True)
+            w.setCurrentIndex(v) if w is self.hold_combo else w.setValue(v)
+            w.blockSignals(False)
+        self.hold_index.setEnabled(self.hold_combo.currentData() == "image" and self.handle.latent_dim > 2)
+        restore_label(self, p.get("label"))
+        self.refresh()
+        return f"{p['grid']}×{p['grid']} manifold over z{i} and z{j}"
 
     def grid_caption(self) -> str:
         i, j = self._axes

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QFormLayout, QPushButton, QSpinBox, QWidget
 
-from models.latent import prior_samples
-from vaegui.widgets import GridPanel
+from vaegui.figures import data_figure, samples_figure
+from vaegui.widgets import GridPanel, restore_label
 
 
 class SamplesPanel(GridPanel):
@@ -43,9 +43,23 @@ class SamplesPanel(GridPanel):
     def compute_grid(self):
         if not self.needs_prior():
             return None
-        rows, cols = self.rows_spin.value(), self.cols_spin.value()
-        z = prior_samples(rows * cols, self.handle.latent_dim, self.seed_spin.value())
-        return self.handle.decode(z, self.label()), rows, cols
+        label = self.label()
+        fig = samples_figure(lambda z: self.handle.decode(z, label), self.rows_spin.value(), self.cols_spin.value(),
+                             self.handle.latent_dim, self.seed_spin.value(),
+                             "" if label is None else f"y={self.handle.class_names[label]}")
+        fig.params["label"] = label
+        return fig
+
+    def restore(self, record) -> str:
+        """Rows, columns, seed and label of a reopened samples figure."""
+        p = record.params
+        for spin, key in ((self.rows_spin, "rows"), (self.cols_spin, "cols"), (self.seed_spin, "seed")):
+            spin.blockSignals(True)
+            spin.setValue(int(p[key]))
+            spin.blockSignals(False)
+        restore_label(self, p.get("label"))
+        self.refresh()
+        return f"{p['rows']}×{p['cols']} samples, seed {p['seed']}"
 
     def grid_caption(self) -> str:
         return (
@@ -82,9 +96,9 @@ class DataPanel(GridPanel):
         # Data needs no model: show it whatever the model's state.
         self._stale = False
         grid = self.compute_grid()
-        self._grid = grid
+        self._figure = grid
         if grid is not None:
-            self.grid_view.show_grid(*grid, self.display_padding)
+            self.grid_view.show_grid(grid.images, grid.rows, grid.cols, self.display_padding)
             self.caption.setText(self.grid_caption())
             self.export_button.setEnabled(True)
 
@@ -94,7 +108,13 @@ class DataPanel(GridPanel):
             return None
         start = (self.page_spin.value() - 1) * self.PER_PAGE
         images = data.test_x[start : start + self.PER_PAGE].numpy()
-        return images, 10, 10
+        names = [data.class_names[int(y)] for y in data.test_y[start : start + len(images)]]
+        return data_figure(images, names, 10, 10, start)
+
+    def restore(self, record) -> str:
+        """The page of a reopened data figure."""
+        self.page_spin.setValue(int(record.params["first"]) // self.PER_PAGE + 1)
+        return f"page {self.page_spin.value()}"
 
     def grid_caption(self) -> str:
         data = self.handle.dataset

@@ -25,9 +25,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.latent import prior_samples, traversal_latents
+from models.latent import prior_samples
 from models.trainer import ACTIVE_KL
-from vaegui.widgets import GridPanel, ImageGridView, dropped_image_paths, load_dropped_image, show_message
+from vaegui.figures import traversal_figure
+from vaegui.widgets import (
+    GridPanel,
+    ImageGridView,
+    dropped_image_paths,
+    load_dropped_image,
+    restore_label,
+    show_message,
+)
 
 SLIDER_STEPS = 100  # slider ticks per unit of z
 SLIDER_RANGE = 3.0
@@ -318,12 +326,31 @@ class TraversalPanel(GridPanel):
         d = self.handle.latent_dim
         if len(self.sliders) != d:
             return None
-        cols = self.cols_spin.value()
         r = self.range_spin.value()
-        values = torch.linspace(-r, r, cols)
-        dims = self.dim_order()
-        z = traversal_latents(self.z(), dims, values)
-        return self.handle.decode(z, self.label()), d, cols
+        values = torch.linspace(-r, r, self.cols_spin.value())
+        fig = traversal_figure(lambda z: self.handle.decode(z, self.label()), self.z(), self.dim_order(), values,
+                               self.handle.kl_per_dim)
+        fig.params.update(range=r, sort=self.sort_check.isChecked(), label=self.label())
+        return fig
+
+    def restore(self, record) -> str:
+        """The sliders, columns, range, order and label of a reopened traversal figure."""
+        p = record.params
+        z = torch.tensor(p["z"], dtype=torch.float32)
+        if len(z) != len(self.sliders):
+            raise ValueError(f"the figure has {len(z)} latent dimensions, the model {len(self.sliders)}")
+        values = p["values"]
+        for w, v in ((self.cols_spin, len(values)), (self.range_spin, float(p.get("range", abs(values[0])))),
+                     (self.sort_check, bool(p.get("sort", True)))):
+            w.blockSignals(True)
+            w.setChecked(v) if isinstance(v, bool) else w.setValue(v)
+            w.blockSignals(False)
+        restore_label(self, p.get("label"))
+        self.set_z(z)
+        self._grid_timer.stop()
+        self.decode_image()
+        self.refresh()
+        return f"sliders at the figure's z ({len(z)} dimensions), {len(values)} columns"
 
     def grid_caption(self) -> str:
         r = self.range_spin.value()
