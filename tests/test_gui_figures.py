@@ -194,3 +194,53 @@ def test_other_panels_reopen_their_exports(qtbot, window, tmp_path, kind):
         panel.current_grid[0].shape != exported.shape
     assert window.figures.open_figure(str(path))
     assert np.array_equal(panel.current_grid[0], exported)
+
+
+def test_animate_a_traversal_and_samples_over_training_from_the_window(qtbot, window, tmp_path):
+    from vaegui.animdialog import AnimationDialog
+
+    ui = UI(qtbot, window)
+    ui.set(latent_dim=3).train(1)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    assert window.files.save_model(str(folder / "epoch1.vae"))
+    ui.continue_to(2)
+    assert window.files.save_model(str(folder / "epoch2.vae"))
+
+    panel = ui.show("Traversal")
+    qtbot.waitUntil(lambda: panel.animate_button.isEnabled())
+    qtbot.mouseClick(panel.animate_button, Qt.MouseButton.LeftButton)
+    dialog = panel.findChild(AnimationDialog)
+    assert dialog is not None and dialog.isVisible()
+    dialog.path_edit.setText(str(tmp_path / "walk.gif"))
+    dialog.values_spin.setValue(9)
+    dialog.bounce_check.setChecked(False)
+    assert dialog.info_label.text().startswith("9 frames of")
+    qtbot.waitUntil(lambda: dialog.preview.pixmap() is not None and not dialog.preview.pixmap().isNull())
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    with Image.open(tmp_path / "walk.gif") as gif:
+        assert gif.n_frames == 9
+    assert "walk.gif (9 frames" in ui.status_text()
+
+    panel = ui.show("Samples")
+    panel.rows_spin.setValue(2)
+    qtbot.keyClick(window, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    dialog = panel.findChild(AnimationDialog)
+    assert dialog is not None and not dialog.save_button.isEnabled()  # nothing decoded yet
+    dialog.source_edit.setText(str(folder))
+    dialog.path_edit.setText(str(tmp_path / "training.png"))
+    with qtbot.waitSignal(dialog.load_button.clicked, timeout=1000):
+        qtbot.mouseClick(dialog.load_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.save_button.isEnabled(), timeout=20_000)
+    assert dialog.info_label.text().startswith("2 frames of")
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    with Image.open(tmp_path / "training.png") as apng:
+        assert apng.n_frames == 2
+    # a folder without checkpoints says so and the dialog stays usable
+    qtbot.mouseClick(panel.animate_button, Qt.MouseButton.LeftButton)
+    dialog = [d for d in panel.findChildren(AnimationDialog) if d.isVisible()][0]
+    dialog.source_edit.setText(str(tmp_path / "empty"))
+    qtbot.mouseClick(dialog.load_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Could not decode" in dialog.info_label.text(), timeout=10_000)
+    assert dialog.load_button.isEnabled()
+    dialog.reject()

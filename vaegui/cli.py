@@ -1,6 +1,7 @@
 """Command line: ``vaegui`` opens the window; ``vaegui train`` trains headless;
 ``vaegui bench`` measures training speed against a plain DataLoader loop; ``vaegui embed``
-writes a trained model's latent map."""
+writes a trained model's latent map; ``vaegui export`` and ``vaegui animate`` write its grids
+and animations."""
 
 from __future__ import annotations
 
@@ -77,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     from vaegui.embedcmd import add_embed_parser
 
     add_embed_parser(sub)
+    from vaegui.figcmd import add_figure_parsers
+
+    add_figure_parsers(sub)
     bench = sub.add_parser("bench", help="training throughput against a plain per-item DataLoader loop")
     _add_training_options(bench, defaults=True)
     bench.add_argument("--seeds", type=int, default=3, help="seeds per loop (default 3)")
@@ -323,6 +327,10 @@ def main(argv: list[str] | None = None) -> int:
         from vaegui.embedcmd import cmd_embed
 
         return cmd_embed(args)
+    if args.command in ("export", "animate"):
+        from vaegui import figcmd
+
+        return figcmd.cmd_export(args) if args.command == "export" else figcmd.cmd_animate(args)
     from vaegui.app import offscreen_default, run_gui
 
     offscreen_default()

@@ -39,6 +39,13 @@ class ExportActions(QObject):
         if panel is None or panel.export_dialog() is None:
             self.ctx.status("Nothing to export yet on this panel.", 5000)
 
+    def animate_current(self) -> None:
+        """File ▸ Export animation (Ctrl+Shift+A): the animation dialog of the visible panel."""
+        panel = self.current_grid_panel()
+        if panel is None or panel.animate_dialog() is None:
+            self.ctx.status("The traversal, interpolation, samples and manifold panels animate (once they show a "
+                            "grid).", 6000)
+
     # -- plots -----------------------------------------------------------------------------------
     def export_plots_dialog(self) -> PlotExportDialog:
         """File ▸ Export plots (Ctrl+Shift+E): ask for the file (PNG, SVG, PDF) and size, then write it."""

@@ -80,6 +80,8 @@ class MainWindow(QMainWindow):
         self.files.extra_info = self.latent_map.attributes.to_info  # attribute vectors are kept with the model
         self.files.opened = self.latent_map.attributes.from_info
         self.figures = FigureActions(self.ctx, self.tabs)
+        for panel in (self.traversal, self.interpolation, self.samples, self.manifold):
+            panel.checkpoint_folder = self._checkpoint_folder
         self.exports = ExportActions(self.ctx, self.tabs, self.plots, self.figures)
         self.setAcceptDrops(True)  # a PNG exported by vaegui, dropped anywhere, restores its latents
         self.statusBar().addPermanentWidget(self.training.autosave_label)
@@ -219,6 +221,18 @@ class MainWindow(QMainWindow):
         self.interpolation.set_endpoint_image(end, split_image(self.handle.dataset, source, index),
                                               f"training image #{index}")
         self.statusBar().showMessage(f"Interpolation endpoint set to training image #{index}.", 5000)
+
+    def _checkpoint_folder(self) -> str:
+        """Where an animation over training finds checkpoints: this session's autosaves, else
+        the open model's folder."""
+        from models.checkpoint import list_autosaves
+
+        session = self.training.session
+        if session is not None and list_autosaves(session.path):
+            return str(session.path)
+        if self.run.path:
+            return str(Path(self.run.path).parent)
+        return str(session.path) if session is not None else str(Path.home())
 
     # -- a figure dropped on the window -----------------------------------------------------------
     def dragEnterEvent(self, event) -> None:

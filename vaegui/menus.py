@@ -47,6 +47,8 @@ def build_menus(window) -> None:
             "Open a PNG exported by vaegui: its panel returns to the exported latents")
     _action(w, m, "Export current grid as PNG…", exports.export_current_grid, "Ctrl+E",
             "Save the grid of the visible panel, with labels, title and caption if you like")
+    _action(w, m, "Export animation…", exports.animate_current, "Ctrl+Shift+A",
+            "A traversal, an interpolation, or samples or the manifold over training: GIF, animated PNG or MP4")
     _action(w, m, "Export plots (PNG, SVG, PDF)…", exports.export_plots_dialog, "Ctrl+Shift+E")
     _action(w, m, "Export metrics as CSV…", exports.export_csv_dialog, "Ctrl+Shift+M")
     m.addSeparator()

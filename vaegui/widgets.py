@@ -123,6 +123,8 @@ class GridPanel(QWidget):
 
     exported = Signal(str)
     title = "grid"
+    #: the panel offers Animate… (traversal, interpolation, samples and manifold)
+    animatable = False
     #: white pixels between tiles on screen (exports choose their own padding)
     display_padding = 1
 
@@ -138,6 +140,13 @@ class GridPanel(QWidget):
         self.export_button.setToolTip("Save this grid as a PNG file (Ctrl+E)")
         self.export_button.clicked.connect(self.export_dialog)
         self.export_button.setEnabled(False)
+        self.animate_button = QPushButton("Animate…")
+        self.animate_button.setToolTip("Export this panel as an animation: GIF, animated PNG or MP4 (Ctrl+Shift+A)")
+        self.animate_button.clicked.connect(self.animate_dialog)
+        self.animate_button.setEnabled(False)
+        self.animate_button.setVisible(self.animatable)
+        #: where checkpoints for animations over training are looked for: set by the window
+        self.checkpoint_folder: Callable[[], str] = str
         self._stale = True
         self._figure: GridFigure | None = None
         #: what made the grid (model fingerprint, file, configs, dataset, epoch): set by the window
@@ -172,7 +181,10 @@ class GridPanel(QWidget):
     def lay_out_beside(self, form: QFormLayout) -> None:
         """The common layout: the grid on the left; the controls, the export button
         and the caption on the right."""
-        form.addRow(self.export_button)
+        row = QHBoxLayout()
+        row.addWidget(self.export_button)
+        row.addWidget(self.animate_button)
+        form.addRow(row)
         side = QVBoxLayout()
         side.addLayout(form)
         side.addWidget(self.caption)
@@ -230,10 +242,12 @@ class GridPanel(QWidget):
             self.grid_view.clear()
             self.caption.setText(self.empty_caption())
             self.export_button.setEnabled(False)
+            self.animate_button.setEnabled(False)
         else:
             self.grid_view.show_grid(grid.images, grid.rows, grid.cols, self.display_padding)
             self.caption.setText(self.grid_caption())
             self.export_button.setEnabled(True)
+            self.animate_button.setEnabled(self.animatable)
         self.last_refresh_s = time.perf_counter() - t0
 
     @property
@@ -267,6 +281,17 @@ class GridPanel(QWidget):
         figure = self._figure
         dialog = FigureExportDialog(self, figure, default, self.caption_line(), self.settings)
         dialog.accepted.connect(lambda: self._write(dialog, figure))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def animate_dialog(self):
+        """Open the animation dialog (non-blocking); None when the panel cannot animate now."""
+        if not self.animatable or self._figure is None:
+            return None
+        from vaegui.animdialog import AnimationDialog
+
+        dialog = AnimationDialog(self, self.checkpoint_folder(), self.settings)
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         return dialog

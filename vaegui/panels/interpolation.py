@@ -34,6 +34,7 @@ class InterpolationPanel(GridPanel):
     and the path; the strip shows A, the decoded path from mu_A to mu_B, then B."""
 
     title = "interpolation"
+    animatable = True
 
     def __init__(self, handle, settings=None, parent: QWidget | None = None):
         super().__init__(handle, settings, parent)
@@ -78,6 +79,7 @@ class InterpolationPanel(GridPanel):
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.export_button)
+        buttons.addWidget(self.animate_button)
         controls = QHBoxLayout()
         controls.addLayout(pick)
         controls.addLayout(form)

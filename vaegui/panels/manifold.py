@@ -16,6 +16,7 @@ class ManifoldPanel(GridPanel):
     """
 
     title = "manifold"
+    animatable = True
     display_padding = 0
 
     def __init__(self, handle, settings=None, parent: QWidget | None = None):

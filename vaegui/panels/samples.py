@@ -12,6 +12,7 @@ class SamplesPanel(GridPanel):
     """A grid of decoded prior samples z ~ N(0, I), reproducible for a seed."""
 
     title = "samples"
+    animatable = True
 
     def __init__(self, handle, settings=None, parent: QWidget | None = None):
         super().__init__(handle, settings, parent)

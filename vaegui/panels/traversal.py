@@ -51,6 +51,7 @@ class TraversalPanel(GridPanel):
     """
 
     title = "traversal"
+    animatable = True
 
     def __init__(self, handle, settings=None, parent: QWidget | None = None):
         super().__init__(handle, settings, parent)
@@ -107,6 +108,7 @@ class TraversalPanel(GridPanel):
         grid_row.addWidget(self.sort_check)
         grid_row.addStretch(1)
         grid_row.addWidget(self.export_button)
+        grid_row.addWidget(self.animate_button)
         form.addRow("Traversal grid:", grid_row)
 
         left = QVBoxLayout()
