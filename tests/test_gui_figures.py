@@ -135,6 +135,8 @@ def test_plots_export_as_svg_with_a_path_per_curve_and_as_one_page_pdf(qtbot, wi
                for g in root.iter(svg + "g") for child in g if child.tag == svg + "path"]
     assert strokes.count(("#1f77b4", True)) == 3 and strokes.count(("#1f77b4", False)) == 3
     assert strokes.count(("#d62728", True)) == 3
+    assert not list(root.iter(svg + "text"))  # text became glyph paths, its words kept as titles
+    assert "−ELBO" in [t.text for t in root.iter(svg + "title")]
     assert window.exports.export_plots(str(tmp_path / "curves.pdf"), 1000, 320)
     data = (tmp_path / "curves.pdf").read_bytes()
     assert data.startswith(b"%PDF-") and len(re.findall(rb"/Type\s*/Page\b", data)) == 1

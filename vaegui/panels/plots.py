@@ -232,7 +232,8 @@ class PlotsPanel(QWidget):
 
         SVG and PDF are vector: the scene is painted through Qt's ``QSvgGenerator`` /
         ``QPdfWriter`` (pyqtgraph's own SVG exporter fails on this stack), every curve as one
-        path, the PDF with its fonts embedded. ``text`` (provenance) goes into the PNG's text
+        path; the PDF embeds its fonts, the SVG's text is converted to glyph paths (each with its
+        words as a ``<title>``). ``text`` (provenance) goes into the PNG's text
         chunks, the SVG's description and the PDF's creator. The file is written atomically.
 
         Raises:
@@ -299,6 +300,10 @@ class PlotsPanel(QWidget):
             if suffix == "png" and not device.save(tmp, "PNG"):
                 raise OSError(f"could not write {path}")
             del device
+            if suffix == "svg":  # the glyphs as paths: the file looks the same without the font
+                from vaegui.svgtext import text_to_paths
+
+                text_to_paths(tmp)
             os.replace(tmp, path)
         finally:
             for c, mode in zip(curves, modes):
