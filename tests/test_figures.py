@@ -16,7 +16,14 @@ from models.latent import grid_size
 from models.trainer import Trainer
 from vaegui.animation import interpolation_frames, render_frames, save_animation, traversal_frames
 from vaegui.cli import main
-from vaegui.figrender import FigureInfoError, FigureStyle, read_figure, render_figure, save_figure_png
+from vaegui.figrender import (
+    FigureInfoError,
+    FigureStyle,
+    figure_size,
+    read_figure,
+    render_figure,
+    save_figure_png,
+)
 from vaegui.figures import samples_figure, traversal_figure, weights_sha256
 
 
@@ -49,6 +56,7 @@ def test_plain_render_is_the_grid_and_labels_add_a_margin_with_ink():
     assert plain.size == (w, h)
     labelled = render_figure(fig, FigureStyle(scale=3, padding=2, labels=True, title="t", caption="c", dpi=200))
     lw, lh = labelled.size
+    assert figure_size(fig, FigureStyle(scale=3, padding=2, labels=True, title="t", caption="c", dpi=200)) == (lw, lh)
     assert lw > w and lh > h
     pixels = np.asarray(labelled)
     assert (pixels[:, : lw - w - 4] < 128).sum() > 30  # the row labels "z2 · KL 2.00" are drawn

@@ -4,6 +4,7 @@ written and its exact pixel size."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image
@@ -26,10 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vaegui.figrender import FigureStyle, render_figure
+from vaegui.figrender import FigureStyle, figure_size, render_figure
 from vaegui.figures import GridFigure
 
 PREVIEW = (460, 340)
+#: larger figures are previewed at a smaller upscale (the file is still drawn in full)
+PREVIEW_MAX_PIXELS = 16_000_000
 
 
 def pil_to_qimage(image: Image.Image) -> QImage:
@@ -172,12 +175,20 @@ class FigureExportDialog(QDialog):
         return self._size
 
     def update_preview(self) -> None:
-        """Render the figure as it will be written; show it scaled down and say its size."""
-        image = render_figure(self.figure, self.style())
-        self._size = image.size
-        w, h = image.size
+        """Render the figure as it will be written (above 16 megapixels at a smaller upscale,
+        so the dialog stays quick); show it scaled down and say the file's exact size."""
+        style = self.style()
+        w, h = self._size = figure_size(self.figure, style)
         dpi = self.dpi_spin.value()
-        self.size_label.setText(f"{w} × {h} pixels ({w / dpi * 2.54:.1f} × {h / dpi * 2.54:.1f} cm at {dpi} dpi)")
+        note = ""
+        while w * h > PREVIEW_MAX_PIXELS and style.scale > 1:
+            style = replace(style, scale=style.scale // 2)
+            w, h = figure_size(self.figure, style)
+            note = f"; preview at {style.scale}×"
+        w, h = self._size
+        self.size_label.setText(f"{w} × {h} pixels ({w / dpi * 2.54:.1f} × {h / dpi * 2.54:.1f} cm at {dpi} dpi"
+                                f"{note})")
+        image = render_figure(self.figure, style)
         pixmap = QPixmap.fromImage(pil_to_qimage(image))
         self.preview.setPixmap(pixmap.scaled(*PREVIEW, Qt.AspectRatioMode.KeepAspectRatio,
                                              Qt.TransformationMode.SmoothTransformation))

@@ -102,6 +102,15 @@ def render_figure(fig: GridFigure, style: FigureStyle) -> Image.Image:
     Raises:
         ValueError: bad images or layout (wrong rank, too many images, scale < 1, padding < 0).
     """
+    return _render(fig, style, paint=True)
+
+
+def figure_size(fig: GridFigure, style: FigureStyle) -> tuple[int, int]:
+    """``(width, height)`` in pixels of :func:`render_figure`'s image, without drawing it."""
+    return _render(fig, style, paint=False)
+
+
+def _render(fig: GridFigure, style: FigureStyle, paint: bool):
     images = np.asarray(fig.images, dtype=np.float32)
     if images.ndim != 4:
         raise ValueError(f"images must be (N, C, H, W), got shape {images.shape}")
@@ -113,9 +122,6 @@ def render_figure(fig: GridFigure, style: FigureStyle) -> Image.Image:
     mode = "L" if c == 1 else "RGB"
     ink = 0 if mode == "L" else (0, 0, 0)
     white = 255 if mode == "L" else (255, 255, 255)
-    pixels = np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
-    if style.scale > 1:
-        pixels = pixels.repeat(style.scale, axis=1).repeat(style.scale, axis=2)
     th, tw, pad = h * style.scale, w * style.scale, style.padding
     font, unicode = _font(style.font_px)
     probe = ImageDraw.Draw(Image.new(mode, (1, 1)))
@@ -142,6 +148,11 @@ def render_figure(fig: GridFigure, style: FigureStyle) -> Image.Image:
     total_h = top + grid_h + (len(caption_lines) * line_h + 2 * gap if caption_lines else 0)
     if not style.annotated:
         total_w, total_h = grid_w, fig.rows * th + (fig.rows + 1) * pad
+    if not paint:
+        return total_w, total_h
+    pixels = np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+    if style.scale > 1:
+        pixels = pixels.repeat(style.scale, axis=1).repeat(style.scale, axis=2)
     canvas = Image.new(mode, (total_w, total_h), white)
     for k in range(n):
         r, col = divmod(k, fig.cols)

@@ -113,8 +113,9 @@ class FigureActions(QObject):
         h = self.ctx.handle
         current = weights_sha256(h.model.state_dict()) if h.ready else None
         if made_by.get("weights_sha256") != current:
+            which = "another model than the one open" if current is not None else "a model, and none is open"
             show_message(self.ctx.window, QMessageBox.Icon.Information, "Open figure",
-                         f"{name} was made by another model than the one open:\n\n{self.who(record)}\n\n"
+                         f"{name} was made by {which}:\n\n{self.who(record)}\n\n"
                          "Open that model (File ▸ Open model), then open the figure again to get its latents back.")
             return False
         panel = self.panel_for(record.kind)

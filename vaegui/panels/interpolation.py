@@ -76,7 +76,7 @@ class InterpolationPanel(GridPanel):
         form.addRow("Steps:", self.steps_spin)
         form.addRow("Path:", self.mode_combo)
         form.addRow(self.label_title, self.label_combo)
-        buttons = QHBoxLayout()
+        buttons = QVBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.export_button)
         buttons.addWidget(self.animate_button)

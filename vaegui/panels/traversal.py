@@ -107,9 +107,12 @@ class TraversalPanel(GridPanel):
         grid_row.addWidget(self.range_spin)
         grid_row.addWidget(self.sort_check)
         grid_row.addStretch(1)
-        grid_row.addWidget(self.export_button)
-        grid_row.addWidget(self.animate_button)
         form.addRow("Traversal grid:", grid_row)
+        export_row = QHBoxLayout()
+        export_row.addWidget(self.export_button)
+        export_row.addWidget(self.animate_button)
+        export_row.addStretch(1)
+        form.addRow("Export:", export_row)
 
         left = QVBoxLayout()
         left.addWidget(QLabel("Decoded image E[x|z]:"))
@@ -342,11 +345,11 @@ class TraversalPanel(GridPanel):
         if len(z) != len(self.sliders):
             raise ValueError(f"the figure has {len(z)} latent dimensions, the model {len(self.sliders)}")
         values = p["values"]
-        for w, v in ((self.cols_spin, len(values)), (self.range_spin, float(p.get("range", abs(values[0])))),
-                     (self.sort_check, bool(p.get("sort", True)))):
+        for w, v in ((self.cols_spin, len(values)), (self.range_spin, float(p.get("range", abs(values[0]))))):
             w.blockSignals(True)
-            w.setChecked(v) if isinstance(v, bool) else w.setValue(v)
+            w.setValue(v)
             w.blockSignals(False)
+        self.sort_check.setChecked(bool(p.get("sort", True)))  # re-orders the slider rows when it changes
         restore_label(self, p.get("label"))
         self.set_z(z)
         self._grid_timer.stop()
