@@ -251,6 +251,19 @@ class Projection:
         return codes[i].astype(np.float32), i, "nearest"
 
 
+def _no_pynndescent_import() -> None:
+    """openTSNE asks whether pynndescent is installed by importing it (to prefer it for
+    sparse data or unusual metrics, never for our dense Euclidean codes). With umap-learn
+    installed that import compiles numba code for ~25 s in the worker thread, holding the
+    GIL in long stretches, and the window froze for as long. Ask the package index instead."""
+    import importlib.util
+
+    from openTSNE import affinity
+
+    if hasattr(affinity, "is_package_installed"):
+        affinity.is_package_installed = lambda name: importlib.util.find_spec(name) is not None
+
+
 def nearest(points: np.ndarray, xy, within: float | tuple[float, float] | None = None) -> int | None:
     """Index of the point ``(N, 2)`` nearest to ``xy``; with ``within`` (a radius, or
     per-axis radii ``(rx, ry)`` for a plot whose axes differ in scale), None when the
@@ -383,6 +396,7 @@ def project(
                           pca_mean=pca.mean_.astype(np.float64), pca_components=comps)
     if kind == "tsne":
         open_tsne = require("openTSNE")
+        _no_pynndescent_import()
         total = 750  # openTSNE's defaults: 250 early-exaggeration + 500 iterations
 
         class Tick:

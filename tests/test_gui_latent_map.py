@@ -114,6 +114,7 @@ def test_pca_map_selection_attribute_vector_and_exports(qtbot, window, tmp_path)
 
     with Image.open(tmp_path / "map.png") as im:
         assert im.size == (640, 480) and len(np.unique(np.asarray(im.convert("L")))) > 10  # drawn, not blank
+        assert "weights_sha256" in im.text["Description"] and im.text["Software"].startswith("vaegui")
     attrs.save(str(tmp_path / "vectors.json"))
     assert attrs.load(str(tmp_path / "vectors.json")) == 1 and attrs.vector_combo.count() == 2
     # the vectors are kept with the model: saved, then back when it is opened
@@ -150,6 +151,7 @@ def test_map_refreshes_at_each_epoch_and_compares_two_models(qtbot, window, tmp_
     ui.continue_to(2)
     qtbot.waitUntil(lambda: panel.map is not first and not panel.busy, timeout=30_000)
     assert not np.array_equal(panel.map.encoded.mu, first.encoded.mu)  # new weights, same points moved
+    qtbot.waitUntil(lambda: not panel.plot.drawing)  # the points are drawn in chunks between events
     (vx0, vx1), (vy0, vy1) = panel.plot.getPlotItem().getViewBox().viewRange()
     pts = panel.plot.points
     assert vx0 <= pts[:, 0].min() and pts[:, 0].max() <= vx1 and vy0 <= pts[:, 1].min() and pts[:, 1].max() <= vy1

@@ -29,8 +29,9 @@ class FigureActions(QObject):
         for i in range(tabs.count()):
             panel = tabs.widget(i)
             if isinstance(panel, GridPanel):
-                panel.model_info = self.model_info
                 panel.caption_line = self.caption_line
+            if hasattr(panel, "model_info"):  # the grids and the latent map
+                panel.model_info = self.model_info
 
     def panel_for(self, kind: str) -> GridPanel | None:
         """The grid panel that shows figures of ``kind``."""

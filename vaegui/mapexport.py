@@ -136,6 +136,16 @@ class MapExport:
         self.panel.plot.scene().render(painter, QRectF(0, 0, width, height), item.sceneBoundingRect(),
                                  Qt.AspectRatioMode.IgnoreAspectRatio)
         painter.end()
+        from vaegui import __version__
+
+        image.setText("Software", f"vaegui {__version__}")
+        latent_map = self.panel.map
+        note = getattr(getattr(latent_map, "projection", None), "note", "")
+        info = self.panel.model_info()
+        image.setText("Description", "; ".join(
+            [f"latent map{': ' + note if note else ''}"]
+            + [f"{k} {info[k]}" for k in ("describe", "dataset", "epoch", "seed", "weights_sha256", "file",
+                                           "file_sha256") if k in info]))
         if not image.save(str(target), "PNG"):
             raise OSError(f"Qt could not write {target}")
         return target

@@ -109,6 +109,7 @@ class MapPlot(pg.PlotWidget):
         #: one scatter item per colour (see :meth:`show_points`)
         self.layers: list[pg.ScatterPlotItem] = []
         self._jobs: list = []
+        self._follow = False
         self._fill_timer = QTimer(self)
         self._fill_timer.setSingleShot(True)
         self._fill_timer.setInterval(0)
@@ -168,9 +169,20 @@ class MapPlot(pg.PlotWidget):
         for layer in self.layers[len(jobs):]:
             layer.setData(pos=np.zeros((0, 2)))
         self._fill_timer.start()
-        if not keep_view or all(self.box.autoRangeEnabled()):  # follow the points unless the user zoomed or panned
-            # auto-range stays on, so the next map follows its points too, until the user zooms or pans
+        #: follow the points unless the user zoomed or panned (auto-range stays on, so the next
+        #: map follows its points too); set again once every chunk is drawn, as the items'
+        #: bounds (what pyqtgraph's auto-range reads) hold the previous map until then
+        self._follow = not keep_view or all(self.box.autoRangeEnabled())
+        self._frame()
+
+    def _frame(self) -> None:
+        if self._follow and all(self.box.autoRangeEnabled()):  # not after the user zoomed meanwhile
             self.box.setRange(xRange=self._span(0), yRange=self._span(1), padding=0.05, disableAutoRange=False)
+
+    @property
+    def drawing(self) -> bool:
+        """True while chunks of the newest points are still to be drawn."""
+        return bool(self._jobs)
 
     def _span(self, axis: int) -> tuple[float, float]:
         if not len(self.points):
@@ -187,6 +199,8 @@ class MapPlot(pg.PlotWidget):
             layer.setData(pos=pos, brush=brush, size=size, pen=None)
         if self._jobs:
             self._fill_timer.start()
+        else:
+            self._frame()
 
     def flush(self) -> None:
         """Draw every point now (before an export)."""

@@ -188,6 +188,8 @@ class LatentMapPanel(QWidget):
         self.export_button = QPushButton("Export…")
         menu = QMenu(self.export_button)
         self.exports = MapExport(self)
+        #: what made the map (model fingerprint, dataset, epoch, seed), written into its PNG: set by the window
+        self.model_info = dict
         menu.addAction("Map as PNG…", self.exports.export_png_dialog)
         menu.addAction("Embedding as CSV…", lambda: self.exports.export_dialog("csv"))
         menu.addAction("Embedding as NPZ…", lambda: self.exports.export_dialog("npz"))
