@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     from vaegui.figcmd import add_figure_parsers
 
     add_figure_parsers(sub)
+    from vaegui.metricscmd import add_metrics_parser
+
+    add_metrics_parser(sub)
     bench = sub.add_parser("bench", help="training throughput against a plain per-item DataLoader loop")
     _add_training_options(bench, defaults=True)
     bench.add_argument("--seeds", type=int, default=3, help="seeds per loop (default 3)")
@@ -327,6 +330,10 @@ def main(argv: list[str] | None = None) -> int:
         from vaegui.embedcmd import cmd_embed
 
         return cmd_embed(args)
+    if args.command == "metrics":
+        from vaegui.metricscmd import cmd_metrics
+
+        return cmd_metrics(args)
     if args.command in ("export", "animate"):
         from vaegui import figcmd
 

@@ -1,0 +1,265 @@
+"""Disentanglement metrics on plain arrays: a representation ``codes`` ``(N, D)``
+(posterior means ``mu``, or any other) against ground-truth factors ``(N, K)`` given as
+integer class indices.
+
+Definitions and defaults follow disentanglement_lib (Locatello et al. 2019,
+``evaluation/metrics/{mig,dci,sap_score}.py`` with the ``unsupervised_study_v1``
+settings): every choice that changes a score (bins, means rather than samples, which
+factors count, the classifier) is stated on each function, since implementations that
+differ in them report values up to 10× apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: disentanglement_lib's defaults: points for training and testing the classifiers
+NUM_TRAIN, NUM_TEST = 10_000, 5_000
+NUM_BINS = 20
+
+
+class MetricsStopped(Exception):
+    """Raised between factors when ``stopped()`` turned True."""
+
+
+def check_arrays(codes: np.ndarray, factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``codes`` as float64 ``(N, D)`` and ``factors`` as int64 ``(N, K)``.
+
+    Raises:
+        ValueError: wrong ranks, different N, fewer than 2 points, non-finite codes, or
+            factors that are not integer class indices ≥ 0.
+    """
+    codes = np.asarray(codes)
+    factors = np.asarray(factors)
+    if codes.ndim != 2 or factors.ndim != 2:
+        raise ValueError(f"codes must be (N, D) and factors (N, K), got {codes.shape} and {factors.shape}")
+    if len(codes) != len(factors) or len(codes) < 2:
+        raise ValueError(f"codes and factors need the same number N ≥ 2 of rows, got {len(codes)} and {len(factors)}")
+    if not np.issubdtype(codes.dtype, np.number) or not np.isfinite(codes).all():
+        raise ValueError("codes must be finite numbers")
+    if not np.issubdtype(factors.dtype, np.integer):
+        if not np.issubdtype(factors.dtype, np.number) or not np.all(np.mod(factors, 1) == 0):
+            raise ValueError("factors must be integer class indices (N, K); discretise continuous factors first")
+    if (factors < 0).any():
+        raise ValueError("factors must be class indices ≥ 0")
+    return codes.astype(np.float64), factors.astype(np.int64)
+
+
+def discretize(codes: np.ndarray, bins: int = NUM_BINS) -> np.ndarray:
+    """Each column binned into ``bins`` equal-width bins over its own range (disentanglement_lib's
+    ``histogram_discretize``): ``(N, D)`` int64 bin indices."""
+    out = np.zeros(codes.shape, dtype=np.int64)
+    for j in range(codes.shape[1]):
+        edges = np.histogram(codes[:, j], bins)[1]
+        out[:, j] = np.digitize(codes[:, j], edges[:-1])
+    return out
+
+
+def _entropy(labels: np.ndarray) -> float:
+    """Entropy in nats of a discrete variable's empirical distribution."""
+    _, counts = np.unique(labels, return_counts=True)
+    p = counts / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def mutual_information_matrix(codes: np.ndarray, factors: np.ndarray, bins: int = NUM_BINS) -> np.ndarray:
+    """``(D, K)`` mutual information in nats between each discretised code (``bins`` bins) and each factor
+    (scikit-learn's ``mutual_info_score`` on the contingency table)."""
+    from sklearn.metrics import mutual_info_score
+
+    codes, factors = check_arrays(codes, factors)
+    disc = discretize(codes, bins)
+    return np.array([[mutual_info_score(factors[:, k], disc[:, j]) for k in range(factors.shape[1])]
+                     for j in range(disc.shape[1])])
+
+
+def mig(codes: np.ndarray, factors: np.ndarray, bins: int = NUM_BINS) -> tuple[float, np.ndarray]:
+    """Mutual Information Gap (Chen et al. 2018, Eq. 6; disentanglement_lib ``mig.py``).
+
+    Each code is discretised into ``bins`` (20) equal-width bins; for each factor the gap between
+    the two largest I(z_j; v_k), divided by H(v_k), averaged over the factors that vary
+    (a constant factor, H = 0, is left out). In [0, 1]; needs D ≥ 2. Equal-width bins merge
+    values closer than a bin (a code z = v³ of a factor v ∈ {0..4} puts 0 and 1 in one bin and
+    scores 0.94, not 1).
+
+    Returns:
+        ``(score, mi)`` with ``mi`` the ``(D, K)`` mutual-information matrix in nats.
+
+    Raises:
+        ValueError: see :func:`check_arrays`, or D < 2.
+    """
+    codes, factors = check_arrays(codes, factors)
+    if codes.shape[1] < 2:
+        raise ValueError("MIG needs at least 2 code dimensions")
+    mi = mutual_information_matrix(codes, factors, bins)
+    h = np.array([_entropy(factors[:, k]) for k in range(factors.shape[1])])
+    top = np.sort(mi, axis=0)[::-1]
+    varying = h > 0
+    if not varying.any():
+        raise ValueError("every factor is constant: MIG is undefined")
+    return float(np.mean((top[0, varying] - top[1, varying]) / h[varying])), mi
+
+
+def _split(n: int, num_train: int, num_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint train and test indices (at most a 2:1 split when N is smaller than asked)."""
+    order = np.random.default_rng(seed).permutation(n)
+    if num_train + num_test > n:
+        num_train = max(1, (2 * n) // 3)
+        num_test = n - num_train
+    return order[:num_train], order[num_train:num_train + num_test]
+
+
+def sap(codes: np.ndarray, factors: np.ndarray, num_train: int = NUM_TRAIN, num_test: int = NUM_TEST,
+        seed: int = 0, stopped: Callable[[], bool] | None = None) -> tuple[float, np.ndarray]:
+    """Separated Attribute Predictability (Kumar et al. 2018, Sec. 3; disentanglement_lib
+    ``sap_score.py``, discrete factors).
+
+    For each code j and factor k a linear SVM on z_j alone (``LinearSVC(C=0.01,
+    class_weight="balanced")``) predicts v_k; its test accuracy is the score. SAP is the mean
+    over factors of the gap between the two best codes. In [0, 1].
+
+    Returns:
+        ``(score, matrix)`` with the ``(D, K)`` accuracy matrix.
+
+    Raises:
+        ValueError: see :func:`check_arrays`, or D < 2. :class:`MetricsStopped` on ``stopped()``.
+    """
+    from sklearn.svm import LinearSVC
+
+    codes, factors = check_arrays(codes, factors)
+    if codes.shape[1] < 2:
+        raise ValueError("SAP needs at least 2 code dimensions")
+    train, test = _split(len(codes), num_train, num_test, seed)
+    d, k = codes.shape[1], factors.shape[1]
+    matrix = np.zeros((d, k))
+    for f in range(k):
+        if stopped is not None and stopped():
+            raise MetricsStopped
+        y_train, y_test = factors[train, f], factors[test, f]
+        if len(np.unique(y_train)) < 2:
+            continue  # a constant factor: no code can predict more than chance
+        for j in range(d):
+            clf = LinearSVC(C=0.01, class_weight="balanced")
+            clf.fit(codes[train, j : j + 1], y_train)
+            matrix[j, f] = float(np.mean(clf.predict(codes[test, j : j + 1]) == y_test))
+    top = np.sort(matrix, axis=0)[::-1]
+    return float(np.mean(top[0] - top[1])), matrix
+
+
+@dataclass
+class DCI:
+    """Disentanglement, completeness and informativeness (Eastwood & Williams 2018).
+
+    Attributes:
+        disentanglement, completeness: in [0, 1].
+        informativeness: mean test accuracy of the per-factor classifiers (disentanglement_lib's
+            "informativeness_test"; the paper uses a prediction error, 1 − this).
+        informativeness_train: the same on the training points.
+        importance: ``(D, K)`` feature importances (each factor's column sums to 1).
+    """
+
+    disentanglement: float
+    completeness: float
+    informativeness: float
+    informativeness_train: float
+    importance: np.ndarray = field(repr=False)
+
+
+def dci(codes: np.ndarray, factors: np.ndarray, num_train: int = NUM_TRAIN, num_test: int = NUM_TEST,
+        seed: int = 0, progress: Callable[[float, str], None] | None = None,
+        stopped: Callable[[], bool] | None = None) -> DCI:
+    """DCI (Eastwood & Williams 2018; disentanglement_lib ``dci.py``).
+
+    One scikit-learn ``GradientBoostingClassifier`` (default settings, ``random_state=seed``) per
+    factor predicts it from all codes; its ``feature_importances_`` fill column k of the
+    importance matrix R ``(D, K)``. Disentanglement: Σ_j ρ_j (1 − H_K(P_j·)) with P_j· the row
+    of R normalised, H_K the entropy in base K, ρ_j the row's share of R. Completeness:
+    Σ_k ρ_k (1 − H_D(P_·k)). Informativeness: the mean test accuracy.
+
+    Raises:
+        ValueError: see :func:`check_arrays`. :class:`MetricsStopped` on ``stopped()``.
+    """
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    codes, factors = check_arrays(codes, factors)
+    train, test = _split(len(codes), num_train, num_test, seed)
+    d, k = codes.shape[1], factors.shape[1]
+    importance = np.zeros((d, k))
+    acc_train, acc_test = [], []
+    for f in range(k):
+        if stopped is not None and stopped():
+            raise MetricsStopped
+        y = factors[:, f]
+        if len(np.unique(y[train])) < 2:  # a constant factor: predicted perfectly, by no code
+            acc_train.append(1.0)
+            acc_test.append(1.0)
+            continue
+        model = GradientBoostingClassifier(random_state=seed)
+        model.fit(codes[train], y[train])
+        importance[:, f] = np.abs(model.feature_importances_)
+        acc_train.append(float(np.mean(model.predict(codes[train]) == y[train])))
+        acc_test.append(float(np.mean(model.predict(codes[test]) == y[test])))
+        if progress is not None:
+            progress((f + 1) / k, f"DCI: factor {f + 1} of {k}")
+    return DCI(_disentanglement(importance), _completeness(importance), float(np.mean(acc_test)),
+               float(np.mean(acc_train)), importance)
+
+
+def _one_minus_entropy(p: np.ndarray, base: int) -> np.ndarray:
+    """1 − H(p) in base ``base`` for each row of ``p`` (rows need not be normalised)."""
+    total = p.sum(axis=1, keepdims=True)
+    q = np.divide(p, total, out=np.zeros_like(p), where=total > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -np.where(q > 0, q * np.log(q), 0.0).sum(axis=1) / np.log(base)
+    return 1.0 - h
+
+
+def _disentanglement(r: np.ndarray) -> float:
+    if r.shape[1] < 2 or r.sum() == 0:
+        return 0.0
+    rho = r.sum(axis=1) / r.sum()
+    return float((rho * _one_minus_entropy(r, r.shape[1])).sum())
+
+
+def _completeness(r: np.ndarray) -> float:
+    if r.shape[0] < 2 or r.sum() == 0:
+        return 0.0
+    rho = r.sum(axis=0) / r.sum()
+    return float((rho * _one_minus_entropy(r.T, r.shape[0])).sum())
+
+
+def as_class_indices(values: np.ndarray) -> np.ndarray:
+    """Factor values ``(N, K)`` (e.g. positions in [0, 1]) as class indices, one class per distinct
+    value of each column (the generated datasets take a finite set of values per factor)."""
+    values = np.asarray(values)
+    return np.stack([np.unique(values[:, k], return_inverse=True)[1] for k in range(values.shape[1])], axis=1)
+
+
+def all_scores(codes: np.ndarray, factors: np.ndarray, num_train: int = NUM_TRAIN, num_test: int = NUM_TEST,
+               seed: int = 0, progress: Callable[[float, str], None] | None = None,
+               stopped: Callable[[], bool] | None = None) -> dict:
+    """MIG, DCI and SAP of one representation, under the keys ``mig``, ``dci_disentanglement``,
+    ``dci_completeness``, ``dci_informativeness``, ``sap`` (and the matrices ``mi`` (D, K) nats,
+    ``dci_importance`` (D, K), ``sap_matrix`` (D, K) as lists).
+
+    Raises:
+        ValueError: see :func:`check_arrays`; :class:`MetricsStopped` on ``stopped()``.
+    """
+    def part(lo: float, width: float):
+        return None if progress is None else (lambda f, text: progress(lo + width * f, text))
+
+    if progress is not None:
+        progress(0.0, "MIG")
+    score_mig, mi = mig(codes, factors)
+    d = dci(codes, factors, num_train, num_test, seed, part(0.1, 0.8), stopped)
+    if progress is not None:
+        progress(0.9, "SAP")
+    score_sap, sap_matrix = sap(codes, factors, num_train, num_test, seed, stopped)
+    if progress is not None:
+        progress(1.0, "done")
+    return {"mig": score_mig, "dci_disentanglement": d.disentanglement, "dci_completeness": d.completeness,
+            "dci_informativeness": d.informativeness, "sap": score_sap, "mi": mi.tolist(),
+            "dci_importance": d.importance.tolist(), "sap_matrix": sap_matrix.tolist()}
