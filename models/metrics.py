@@ -113,13 +113,16 @@ def _split(n: int, num_train: int, num_test: int, seed: int) -> tuple[np.ndarray
 
 
 def sap(codes: np.ndarray, factors: np.ndarray, num_train: int = NUM_TRAIN, num_test: int = NUM_TEST,
-        seed: int = 0, stopped: Callable[[], bool] | None = None) -> tuple[float, np.ndarray]:
+        seed: int = 0, stopped: Callable[[], bool] | None = None,
+        split: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, np.ndarray]:
     """Separated Attribute Predictability (Kumar et al. 2018, Sec. 3; disentanglement_lib
     ``sap_score.py``, discrete factors).
 
     For each code j and factor k a linear SVM on z_j alone (``LinearSVC(C=0.01,
     class_weight="balanced")``) predicts v_k; its test accuracy is the score. SAP is the mean
-    over factors of the gap between the two best codes. In [0, 1].
+    over factors of the gap between the two best codes. In [0, 1], but its ceiling is below 1:
+    the second-best code still scores chance (a two-class factor: at most 0.5). ``split``:
+    explicit ``(train, test)`` indices instead of a seeded draw of ``num_train`` / ``num_test``.
 
     Returns:
         ``(score, matrix)`` with the ``(D, K)`` accuracy matrix.
@@ -132,7 +135,7 @@ def sap(codes: np.ndarray, factors: np.ndarray, num_train: int = NUM_TRAIN, num_
     codes, factors = check_arrays(codes, factors)
     if codes.shape[1] < 2:
         raise ValueError("SAP needs at least 2 code dimensions")
-    train, test = _split(len(codes), num_train, num_test, seed)
+    train, test = split if split is not None else _split(len(codes), num_train, num_test, seed)
     d, k = codes.shape[1], factors.shape[1]
     matrix = np.zeros((d, k))
     for f in range(k):
@@ -170,14 +173,15 @@ class DCI:
 
 def dci(codes: np.ndarray, factors: np.ndarray, num_train: int = NUM_TRAIN, num_test: int = NUM_TEST,
         seed: int = 0, progress: Callable[[float, str], None] | None = None,
-        stopped: Callable[[], bool] | None = None) -> DCI:
+        stopped: Callable[[], bool] | None = None, split: tuple[np.ndarray, np.ndarray] | None = None) -> DCI:
     """DCI (Eastwood & Williams 2018; disentanglement_lib ``dci.py``).
 
     One scikit-learn ``GradientBoostingClassifier`` (default settings, ``random_state=seed``) per
     factor predicts it from all codes; its ``feature_importances_`` fill column k of the
     importance matrix R ``(D, K)``. Disentanglement: Σ_j ρ_j (1 − H_K(P_j·)) with P_j· the row
     of R normalised, H_K the entropy in base K, ρ_j the row's share of R. Completeness:
-    Σ_k ρ_k (1 − H_D(P_·k)). Informativeness: the mean test accuracy.
+    Σ_k ρ_k (1 − H_D(P_·k)). Informativeness: the mean test accuracy. ``split``: explicit
+    ``(train, test)`` indices instead of a seeded draw.
 
     Raises:
         ValueError: see :func:`check_arrays`. :class:`MetricsStopped` on ``stopped()``.
@@ -185,7 +189,7 @@ def dci(codes: np.ndarray, factors: np.ndarray, num_train: int = NUM_TRAIN, num_
     from sklearn.ensemble import GradientBoostingClassifier
 
     codes, factors = check_arrays(codes, factors)
-    train, test = _split(len(codes), num_train, num_test, seed)
+    train, test = split if split is not None else _split(len(codes), num_train, num_test, seed)
     d, k = codes.shape[1], factors.shape[1]
     importance = np.zeros((d, k))
     acc_train, acc_test = [], []

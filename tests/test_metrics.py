@@ -109,3 +109,31 @@ def test_vaegui_metrics_on_a_model_trained_on_shapes(tmp_path, capsys):
     assert np.asarray(scores["mi"]).shape == (3, len(scores["factor_names"]))
     assert main(["metrics", str(tmp_path / "shapes.vae"), "--dataset", "digits"]) == 2
     assert main(["metrics"]) == 2
+
+
+def test_scores_match_disent_on_identical_arrays():
+    """An independent implementation (disent, MIT, which follows disentanglement_lib) on the same arrays."""
+    pytest.importorskip("disent.metrics._mig", reason="disent is not installed (pip install disent)",
+                        exc_type=ImportError)
+    from disent.metrics import _dci, _mig, _sap
+
+    factors = factor_data(1200)
+    rng = np.random.default_rng(4)
+    codes = monotone_codes(factors) + rng.normal(scale=0.8, size=(1200, 3))  # partly disentangled
+    codes = np.concatenate([codes, rng.normal(size=(1200, 1))], axis=1)
+    ours, _ = mig(codes, factors)
+    theirs = _mig._compute_mig(codes.T, factors.T)["mig.discrete_score"]
+    assert ours == pytest.approx(theirs, abs=1e-9)
+    train, test = np.arange(800), np.arange(800, 1200)
+    score, matrix = sap(codes, factors, split=(train, test))
+    their_matrix = _sap._compute_score_matrix(codes[train].T, factors[train].T, codes[test].T, factors[test].T, False)
+    np.testing.assert_allclose(matrix, their_matrix, atol=1e-3)  # LinearSVC's solver, to a few test points
+    assert score == pytest.approx(_sap._compute_avg_diff_top_two(their_matrix), abs=5e-3)
+    # DCI: their trees are unseeded, so compare the scores computed from one importance matrix,
+    # and the informativeness of both fits
+    result = dci(codes, factors, split=(train, test))
+    assert result.disentanglement == pytest.approx(_dci._disentanglement(result.importance), abs=1e-9)
+    assert result.completeness == pytest.approx(_dci._completeness(result.importance), abs=1e-9)
+    _imp, _train_acc, their_test_acc = _dci._compute_importance_gbt(codes[train].T, factors[train].T,
+                                                                    codes[test].T, factors[test].T)
+    assert result.informativeness == pytest.approx(their_test_acc, abs=0.03)
