@@ -267,3 +267,126 @@ def all_scores(codes: np.ndarray, factors: np.ndarray, num_train: int = NUM_TRAI
     return {"mig": score_mig, "dci_disentanglement": d.disentanglement, "dci_completeness": d.completeness,
             "dci_informativeness": d.informativeness, "sap": score_sap, "mi": mi.tolist(),
             "dci_importance": d.importance.tolist(), "sap_matrix": sap_matrix.tolist()}
+
+
+# -- scores that need images rendered from chosen factors ------------------------------------------
+#: ``encode(factors (B, K) int) -> codes (B, D)``: render the images of those factor values and
+#: return their posterior means (for the Shapes renderer, see :func:`shapes_encoder`)
+Encode = Callable[[np.ndarray], np.ndarray]
+
+
+def _random_factors(rng: np.random.Generator, sizes: tuple[int, ...], n: int) -> np.ndarray:
+    return np.stack([rng.integers(0, s, n) for s in sizes], axis=1)
+
+
+def factor_vae_score(encode: Encode, sizes: tuple[int, ...], batch_size: int = 64, num_train: int = 10_000,
+                     num_eval: int = 5_000, num_variance_estimate: int = 10_000, prune_threshold: float = 0.05,
+                     seed: int = 0, progress: Callable[[float, str], None] | None = None,
+                     stopped: Callable[[], bool] | None = None) -> dict:
+    """FactorVAE score (Kim & Mnih 2018, Sec. 4; disentanglement_lib ``factor_vae.py``).
+
+    Codes are divided by their standard deviation over ``num_variance_estimate`` random images;
+    dimensions whose variance is below ``prune_threshold`` (0.05, disentanglement_lib's value; the
+    paper prunes collapsed dimensions without a number) are left out. Each vote fixes one factor
+    (chosen uniformly) at a random value in a batch of ``batch_size`` images, and takes the
+    dimension of least normalised variance; a majority-vote classifier (each dimension → its most
+    frequent factor) is fitted on ``num_train`` votes and scored on ``num_eval`` others.
+
+    Returns:
+        ``{"train_accuracy", "eval_accuracy", "active_dims"}``; both accuracies 0 with no active dims.
+
+    Raises:
+        :class:`MetricsStopped` on ``stopped()``.
+    """
+    rng = np.random.default_rng(seed)
+    codes = np.asarray(encode(_random_factors(rng, sizes, num_variance_estimate)), dtype=np.float64)
+    variances = codes.var(axis=0, ddof=1)
+    active = variances > prune_threshold
+    if not active.any():
+        return {"train_accuracy": 0.0, "eval_accuracy": 0.0, "active_dims": 0}
+    scale = np.sqrt(variances)
+    k, d = len(sizes), codes.shape[1]
+
+    def votes(n: int, offset: float) -> np.ndarray:
+        counts = np.zeros((d, k), dtype=np.int64)
+        for i in range(n):
+            if stopped is not None and stopped():
+                raise MetricsStopped
+            f = int(rng.integers(k))
+            batch = _random_factors(rng, sizes, batch_size)
+            batch[:, f] = batch[0, f]
+            z = np.asarray(encode(batch), dtype=np.float64) / scale
+            v = z.var(axis=0, ddof=1)
+            v[~active] = np.inf
+            counts[int(np.argmin(v)), f] += 1
+            if progress is not None and (i + 1) % 100 == 0:
+                progress(offset + 0.5 * (i + 1) / n, f"FactorVAE score: vote {i + 1:,} of {n:,}")
+        return counts
+
+    train = votes(num_train, 0.0)
+    classifier = np.argmax(train, axis=1)
+    held = votes(num_eval, 0.5)
+    rows = np.arange(d)
+    return {"train_accuracy": float(train[rows, classifier].sum() / train.sum()),
+            "eval_accuracy": float(held[rows, classifier].sum() / held.sum()),
+            "active_dims": int(active.sum())}
+
+
+def beta_vae_score(encode: Encode, sizes: tuple[int, ...], batch_size: int = 64, num_train: int = 10_000,
+                   num_eval: int = 5_000, seed: int = 0, progress: Callable[[float, str], None] | None = None,
+                   stopped: Callable[[], bool] | None = None) -> dict:
+    """β-VAE score (Higgins et al. 2017, Sec. 3; disentanglement_lib ``beta_vae.py``).
+
+    Each point fixes one factor (chosen uniformly) to the same value in two batches of
+    ``batch_size`` random images; its feature is the mean absolute difference of their codes
+    ``(D,)``, its label the factor. A scikit-learn ``LogisticRegression`` is fitted on
+    ``num_train`` points and scored on ``num_eval``.
+
+    Returns:
+        ``{"train_accuracy", "eval_accuracy"}``.
+
+    Raises:
+        :class:`MetricsStopped` on ``stopped()``.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    k = len(sizes)
+
+    def points(n: int, offset: float) -> tuple[np.ndarray, np.ndarray]:
+        feats, labels = [], []
+        for i in range(n):
+            if stopped is not None and stopped():
+                raise MetricsStopped
+            f = int(rng.integers(k))
+            a, b = _random_factors(rng, sizes, batch_size), _random_factors(rng, sizes, batch_size)
+            b[:, f] = a[:, f]
+            za, zb = np.asarray(encode(a), dtype=np.float64), np.asarray(encode(b), dtype=np.float64)
+            feats.append(np.abs(za - zb).mean(axis=0))
+            labels.append(f)
+            if progress is not None and (i + 1) % 100 == 0:
+                progress(offset + 0.5 * (i + 1) / n, f"β-VAE score: point {i + 1:,} of {n:,}")
+        return np.array(feats), np.array(labels)
+
+    x_train, y_train = points(num_train, 0.0)
+    x_eval, y_eval = points(num_eval, 0.5)
+    model = LogisticRegression(max_iter=1000, random_state=seed)
+    model.fit(x_train, y_train)
+    return {"train_accuracy": float(model.score(x_train, y_train)), "eval_accuracy": float(model.score(x_eval, y_eval))}
+
+
+def shapes_encoder(model, device: str = "cpu") -> tuple[Encode, tuple[int, ...]]:
+    """``(encode, sizes)`` for the Shapes dataset: factor indices ``(B, 5)`` are rendered
+    (:func:`models.shapes.render`) and encoded to posterior means ``mu`` ``(B, D)`` by ``model``
+    (a :class:`models.vae.VAE` taking 1×64×64 images in [0, 1])."""
+    import torch
+
+    from models import shapes
+
+    def encode(factors: np.ndarray) -> np.ndarray:
+        flat = np.ravel_multi_index(tuple(np.asarray(factors).T), shapes.FACTOR_SIZES)
+        images = torch.from_numpy(shapes.render_many(flat)).float().to(device)
+        with torch.inference_mode():
+            return model.encode(images)[0].float().cpu().numpy()
+
+    return encode, shapes.FACTOR_SIZES

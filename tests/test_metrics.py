@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from models.metrics import as_class_indices, check_arrays, dci, mig, sap
+from models.metrics import as_class_indices, beta_vae_score, check_arrays, dci, factor_vae_score, mig, sap
 from vaegui.cli import main
 
 
@@ -61,6 +61,27 @@ def test_sap_separates_the_factors_from_noise():
     assert sap(noise, factors, num_train=1200, num_test=800)[0] < 0.05
 
 
+def test_controlled_scores_are_one_for_the_factors_and_chance_for_noise():
+    sizes = (3, 4, 5)
+    rng = np.random.default_rng(5)
+
+    def factor_encoder(factors):  # the factors themselves, rescaled, plus a constant dimension
+        f = np.asarray(factors, dtype=float)
+        return np.concatenate([f[:, ::-1] * 2.0, np.zeros((len(f), 1))], axis=1)
+
+    def noise_encoder(factors):
+        return rng.normal(size=(len(factors), 4))
+
+    good = factor_vae_score(factor_encoder, sizes, batch_size=16, num_train=300, num_eval=200,
+                            num_variance_estimate=500)
+    assert good["eval_accuracy"] == 1.0 and good["active_dims"] == 3  # the constant one is pruned
+    bad = factor_vae_score(noise_encoder, sizes, batch_size=16, num_train=300, num_eval=200,
+                           num_variance_estimate=500)
+    assert bad["eval_accuracy"] < 0.6
+    assert beta_vae_score(factor_encoder, sizes, batch_size=16, num_train=300, num_eval=200)["eval_accuracy"] > 0.95
+    assert beta_vae_score(noise_encoder, sizes, batch_size=16, num_train=300, num_eval=200)["eval_accuracy"] < 0.6
+
+
 def test_bad_arrays_are_refused_with_the_reason():
     factors = factor_data(10)
     with pytest.raises(ValueError, match="same number"):
@@ -107,6 +128,10 @@ def test_vaegui_metrics_on_a_model_trained_on_shapes(tmp_path, capsys):
     assert scores["n"] == 300 and scores["factor_names"][0] == "shape"
     assert all(0.0 <= scores[k] <= 1.0 for k in ("mig", "dci_disentanglement", "dci_completeness", "sap"))
     assert np.asarray(scores["mi"]).shape == (3, len(scores["factor_names"]))
+    assert main(["metrics", str(tmp_path / "shapes.vae"), "--json", "--train", "200", "--test", "100",
+                 "--controlled", "--votes", "30", "20", "--batch", "8"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert 0.0 <= scores["factorvae"] <= 1.0 and 0.0 <= scores["betavae"] <= 1.0
     assert main(["metrics", str(tmp_path / "shapes.vae"), "--dataset", "digits"]) == 2
     assert main(["metrics"]) == 2
 

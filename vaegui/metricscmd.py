@@ -27,6 +27,11 @@ def add_metrics_parser(sub) -> None:
     p.add_argument("--test", type=int, default=5_000, help="points to test them on (5,000)")
     p.add_argument("--seed", type=int, default=0, help="the split's and the classifiers' seed (default 0)")
     p.add_argument("--json", action="store_true", help="one JSON object with every score and matrix")
+    p.add_argument("--controlled", action="store_true",
+                   help="also the FactorVAE and beta-VAE scores (Shapes: images rendered from chosen factors)")
+    p.add_argument("--votes", type=int, nargs=2, default=(10_000, 5_000), metavar=("TRAIN", "EVAL"),
+                   help="--controlled: training and evaluation points (default 10,000 5,000, as published)")
+    p.add_argument("--batch", type=int, default=64, help="--controlled: images per vote (default 64)")
 
 
 def _load_codes(path: str):
@@ -65,7 +70,9 @@ def _model_codes(args):
     parts = {"test": [data.test_factors], "train": [data.train_factors],
              "both": [data.test_factors, data.train_factors]}[args.split]
     values = torch.cat(parts).numpy()
-    return encoded.mu, as_class_indices(values), list(data.factor_names)
+    if args.controlled and not data.name.startswith("shapes:"):
+        raise ValueError("--controlled needs images rendered from chosen factors: use --dataset shapes:N")
+    return encoded.mu, as_class_indices(values), list(data.factor_names), model
 
 
 def cmd_metrics(args) -> int:
@@ -77,13 +84,23 @@ def cmd_metrics(args) -> int:
         print("vaegui metrics: give a CHECKPOINT or --codes FILE.npz (one of them)", file=sys.stderr)
         return 2
     try:
-        codes, factors, names = _load_codes(args.codes) if args.codes else _model_codes(args)
+        if args.codes and args.controlled:
+            raise ValueError("--controlled needs a CHECKPOINT: the scores render images from chosen factors")
+        codes, factors, names, model = (*_load_codes(args.codes), None) if args.codes else _model_codes(args)
 
         def progress(fraction: float, text: str) -> None:
             if not args.json:
                 print(f"{100 * fraction:5.1f}%  {text}", file=sys.stderr)
 
         scores = all_scores(codes, factors, args.train, args.test, args.seed, progress)
+        if model is not None and args.controlled:
+            from models.metrics import beta_vae_score, factor_vae_score, shapes_encoder
+
+            encode, sizes = shapes_encoder(model)
+            fv = factor_vae_score(encode, sizes, args.batch, *args.votes, seed=args.seed, progress=progress)
+            bv = beta_vae_score(encode, sizes, args.batch, *args.votes, seed=args.seed, progress=progress)
+            scores.update(factorvae=fv["eval_accuracy"], factorvae_active_dims=fv["active_dims"],
+                          betavae=bv["eval_accuracy"])
     except (CheckpointError, ValueError, OSError) as exc:
         print(f"vaegui metrics: {exc}", file=sys.stderr)
         return 2
@@ -93,6 +110,7 @@ def cmd_metrics(args) -> int:
         return 0
     print(f"# {len(codes):,} points, {scores['code_dims']} code dimensions, factors: {', '.join(names) or '?'}; "
           f"classifiers on {min(args.train, len(codes)):,} / tested on the rest (at most {args.test:,})")
-    for key in KEYS:
-        print(f"{key:<22} {scores[key]:.3f}")
+    for key in KEYS + ("factorvae", "betavae"):
+        if key in scores:
+            print(f"{key:<22} {scores[key]:.3f}")
     return 0
