@@ -12,6 +12,7 @@ import io
 import math
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from PIL import Image
 from models.checkpoint import atomic_write, read_checkpoint
 from models.latent import interpolate, manifold_latents, prior_samples
 from vaegui.figrender import FigureStyle, render_figure
-from vaegui.figures import Decode, GridFigure, _signed
+from vaegui.figures import Decode, GridFigure, signed
 
 FORMATS = (".gif", ".png", ".mp4")
 
@@ -61,7 +62,7 @@ def traversal_frames(decode: Decode, base: torch.Tensor, dims: Sequence[int], va
                 z = base.float().clone()[None]
                 z[0, k] = v
                 sweep.append(GridFigure(kind="traversal", images=decode(z), rows=1, cols=1,
-                                        tile_labels=[f"z{k} = {_signed(v)}"], latents=z.numpy()))
+                                        tile_labels=[f"z{k} = {signed(v)}"], latents=z.numpy()))
             frames += bounced(sweep, bounce)
         return frames
     cols = math.ceil(math.sqrt(len(dims)))
@@ -72,7 +73,7 @@ def traversal_frames(decode: Decode, base: torch.Tensor, dims: Sequence[int], va
         for r, k in enumerate(dims):
             z[r, k] = v
         frames.append(GridFigure(kind="traversal", images=decode(z), rows=rows, cols=cols,
-                                 tile_labels=[f"z{k} = {_signed(v)}" for k in dims], latents=z.numpy()))
+                                 tile_labels=[f"z{k} = {signed(v)}" for k in dims], latents=z.numpy()))
     return bounced(frames, bounce)
 
 
@@ -88,12 +89,11 @@ def interpolation_frames(decode: Decode, mu_a: torch.Tensor, mu_b: torch.Tensor,
     return bounced(frames, bounce)
 
 
-def checkpoint_paths(sources: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """The ``.vae`` files named, or found in the folders named (autosaves, run folders),
-    in training order (by the epoch each holds, then name).
+def checkpoint_files(sources: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The ``.vae`` files named, or found in the folders named (autosaves, run folders).
 
     Raises:
-        ValueError: no checkpoint among them, or one that cannot be read (its reason).
+        ValueError: no checkpoint among them.
     """
     files: list[Path] = []
     for src in sources:
@@ -101,17 +101,18 @@ def checkpoint_paths(sources: Sequence[str | os.PathLike[str]]) -> list[Path]:
         files += sorted(p.rglob("*.vae")) if p.is_dir() else [p]
     if not files:
         raise ValueError(f"no .vae checkpoints in {', '.join(map(str, sources))}")
-    epochs = {f: read_checkpoint(f).epochs_done for f in files}
-    return sorted(files, key=lambda f: (epochs[f], f.name))
+    return files
 
 
 def training_frames(sources: Sequence[str | os.PathLike[str]], what: str, rows: int = 8, cols: int = 8,
                     seed: int = 0, grid: int = 10, dims: tuple[int, int] = (0, 1),
                     progress: Callable[[float, str], None] | None = None,
                     stopped: Callable[[], bool] | None = None) -> list[GridFigure]:
-    """One frame per checkpoint, in training order: ``what="samples"`` decodes the same prior
-    draws z (``rows × cols``, ``seed``) with each checkpoint's weights; ``what="manifold"``
-    the same G×G manifold (Kingma & Welling 2014, Fig. 4). Each frame is labelled with its epoch.
+    """One frame per checkpoint, in training order (by the epoch each holds, then name):
+    ``what="samples"`` decodes the same prior draws z (``rows × cols``, ``seed``) with each
+    checkpoint's weights; ``what="manifold"`` the same G×G manifold (Kingma & Welling 2014,
+    Fig. 4). Each frame is labelled with its epoch; its ``params["checkpoint"]`` names the file.
+    Each file is read once.
 
     Raises:
         ValueError: no checkpoints, checkpoints of different latent sizes or image shapes,
@@ -121,7 +122,7 @@ def training_frames(sources: Sequence[str | os.PathLike[str]], what: str, rows: 
 
     if what not in ("samples", "manifold"):
         raise ValueError(f"over training, what must be 'samples' or 'manifold', got {what!r}")
-    paths = checkpoint_paths(sources)
+    paths = checkpoint_files(sources)
     frames, first = [], None
     for i, path in enumerate(paths):
         if stopped is not None and stopped():
@@ -149,17 +150,16 @@ def training_frames(sources: Sequence[str | os.PathLike[str]], what: str, rows: 
             z = manifold_latents(grid, cfg.latent_dim, dims if cfg.latent_dim > 2 else (0, 1))
             shape = (grid, grid)
         frames.append(GridFigure(kind=what, images=decode(z), rows=shape[0], cols=shape[1],
-                                 latents=z.numpy(), caption=f"epoch {ckpt.epochs_done}"))
+                                 latents=z.numpy(), caption=f"epoch {ckpt.epochs_done}",
+                                 params={"checkpoint": str(path), "epoch": ckpt.epochs_done}))
         if progress is not None:
             progress((i + 1) / len(paths), f"decoded {path.name} (epoch {ckpt.epochs_done})")
-    return frames
+    return sorted(frames, key=lambda f: (f.params["epoch"], Path(f.params["checkpoint"]).name))
 
 
 def render_frames(frames: Sequence[GridFigure], style: FigureStyle) -> list[Image.Image]:
     """Draw every frame; frames of different sizes are padded (white, centred) to the largest."""
-    images = [render_figure(f, FigureStyle(style.scale, style.padding, style.labels, style.title,
-                                           f.caption if style.labels else "", style.font_pt, style.dpi))
-              for f in frames]
+    images = [render_figure(f, replace(style, caption=f.caption if style.labels else "")) for f in frames]
     w = max(im.size[0] for im in images)
     h = max(im.size[1] for im in images)
     out = []

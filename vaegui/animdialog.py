@@ -38,7 +38,7 @@ from vaegui.animation import (
     training_frames,
     traversal_frames,
 )
-from vaegui.figdialog import pil_to_qimage
+from vaegui.figdialog import checked_path, file_row, pil_to_qimage
 from vaegui.figrender import FigureStyle
 from vaegui.tasks import BackgroundTask, eta_text
 
@@ -67,11 +67,7 @@ class AnimationDialog(QDialog):
         self.task: BackgroundTask | None = None
         self._shown = 0
         self.path_edit = QLineEdit(str(Path(self._get("folder", str(Path.home()))) / f"{self.kind}.gif"))
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        path_row = QHBoxLayout()
-        path_row.addWidget(self.path_edit, 1)
-        path_row.addWidget(browse)
+        path_row = file_row(self, self.path_edit, "Export animation", FILTER)
         self.layout_combo = QComboBox()
         self.layout_combo.addItem("every dimension at once (tiled)", "tiled")
         self.layout_combo.addItem("one dimension after another", "sequence")
@@ -284,11 +280,6 @@ class AnimationDialog(QDialog):
             self.task.wait(5000)
 
     # -- files -----------------------------------------------------------------------------
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export animation", self.path(), FILTER)
-        if path:
-            self.path_edit.setText(path)
-
     def _browse_source(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of checkpoints", self.source_edit.text())
         if folder:
@@ -296,10 +287,9 @@ class AnimationDialog(QDialog):
 
     def save(self) -> bool:
         """Write the animation; the dialog stays open with a message when it cannot be."""
-        path = self.path()
-        if Path(path).suffix.lower() not in (".gif", ".png", ".mp4"):
-            path += ".gif"
-            self.path_edit.setText(path)
+        path = checked_path(self, self.path_edit, (".gif", ".png", ".mp4"))
+        if not path:
+            return False
         try:
             n, w, h = save_animation(path, self.images, self.fps_spin.value(), self.loop_spin.value())
         except (OSError, ValueError, MissingVideo) as exc:

@@ -190,7 +190,6 @@ def cmd_animate(args) -> int:
     from models.checkpoint import CheckpointError
     from vaegui.animation import (
         MissingVideo,
-        checkpoint_paths,
         interpolation_frames,
         render_frames,
         save_animation,
@@ -210,7 +209,7 @@ def cmd_animate(args) -> int:
 
             frames = training_frames(args.checkpoint, args.what, args.rows, args.cols, args.seed, args.grid,
                                      tuple(args.dims) if args.dims else (0, 1), progress)
-            loaded = _Loaded(str(checkpoint_paths(args.checkpoint)[-1]), args)  # the caption names the newest
+            loaded = _Loaded(frames[-1].params["checkpoint"], args)  # the caption names the newest
         else:
             loaded = _Loaded(args.checkpoint[0], args)
             d = loaded.cfg.latent_dim

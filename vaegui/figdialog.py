@@ -45,6 +45,34 @@ def pil_to_qimage(image: Image.Image) -> QImage:
     return QImage(data, w, h, len(data) // h, fmt).copy()
 
 
+def file_row(dialog: QWidget, edit: QLineEdit, title: str, name_filter: str) -> QHBoxLayout:
+    """The file name field with its Browse… button (a save dialog that fills the field)."""
+    def browse() -> None:
+        path, _ = QFileDialog.getSaveFileName(dialog, title, edit.text().strip(), name_filter)
+        if path:
+            edit.setText(path)
+
+    button = QPushButton("Browse…")
+    button.clicked.connect(browse)
+    row = QHBoxLayout()
+    row.addWidget(edit, 1)
+    row.addWidget(button)
+    return row
+
+
+def checked_path(dialog: QWidget, edit: QLineEdit, suffixes: tuple[str, ...]) -> str:
+    """The field's file name with one of ``suffixes`` (the first added when none is there),
+    or "" after telling the user to choose one."""
+    path = edit.text().strip()
+    if not path:
+        QMessageBox.warning(dialog, dialog.windowTitle(), "Choose a file name first.")
+        return ""
+    if Path(path).suffix.lower() not in suffixes:
+        path += suffixes[0]
+        edit.setText(path)
+    return path
+
+
 class FigureExportDialog(QDialog):
     """Asks for the PNG file of a grid and how it is drawn (:class:`FigureStyle`);
     the preview and the size label show the file as it will be written.
@@ -58,11 +86,7 @@ class FigureExportDialog(QDialog):
         self.setWindowTitle("Export grid as PNG")
         self.figure, self.settings = figure, settings
         self.path_edit = QLineEdit(default_path)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        path_row = QHBoxLayout()
-        path_row.addWidget(self.path_edit, 1)
-        path_row.addWidget(browse)
+        path_row = file_row(self, self.path_edit, "Export grid as PNG", "PNG images (*.png)")
         self.scale_spin = QSpinBox()
         self.scale_spin.setRange(1, 64)
         self.scale_spin.setSuffix("×")
@@ -174,40 +198,35 @@ class FigureExportDialog(QDialog):
         """``(width, height)`` in pixels of the file that will be written."""
         return self._size
 
+    def _update_size(self) -> tuple[int, int]:
+        """Say the exact size of the file (computed without drawing it)."""
+        w, h = self._size = figure_size(self.figure, self.style())
+        dpi = self.dpi_spin.value()
+        self.size_label.setText(f"{w} × {h} pixels ({w / dpi * 2.54:.1f} × {h / dpi * 2.54:.1f} cm at {dpi} dpi)")
+        return w, h
+
     def update_preview(self) -> None:
         """Render the figure as it will be written (above 16 megapixels at a smaller upscale,
         so the dialog stays quick); show it scaled down and say the file's exact size."""
         style = self.style()
-        w, h = self._size = figure_size(self.figure, style)
-        dpi = self.dpi_spin.value()
+        w, h = self._update_size()
         note = ""
         while w * h > PREVIEW_MAX_PIXELS and style.scale > 1:
             style = replace(style, scale=style.scale // 2)
             w, h = figure_size(self.figure, style)
             note = f"; preview at {style.scale}×"
-        w, h = self._size
-        self.size_label.setText(f"{w} × {h} pixels ({w / dpi * 2.54:.1f} × {h / dpi * 2.54:.1f} cm at {dpi} dpi"
-                                f"{note})")
+        if note:
+            self.size_label.setText(self.size_label.text()[:-1] + note + ")")
         image = render_figure(self.figure, style)
         pixmap = QPixmap.fromImage(pil_to_qimage(image))
         self.preview.setPixmap(pixmap.scaled(*PREVIEW, Qt.AspectRatioMode.KeepAspectRatio,
                                              Qt.TransformationMode.SmoothTransformation))
 
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export grid as PNG", self.path(), "PNG images (*.png)")
-        if path:
-            self.path_edit.setText(path)
-
     def _accept_if_valid(self) -> None:
-        path = self.path()
-        if not path:
-            QMessageBox.warning(self, "Export", "Choose a file name first.")
-            return
-        if not path.lower().endswith(".png"):
-            self.path_edit.setText(path + ".png")
-        self._timer.stop()
-        self.update_preview()
-        self.accept()
+        if checked_path(self, self.path_edit, (".png",)):
+            self._timer.stop()
+            self._update_size()  # the file is drawn once, on writing
+            self.accept()
 
 
 class PlotExportDialog(QDialog):
@@ -220,11 +239,8 @@ class PlotExportDialog(QDialog):
         self.setWindowTitle("Export plots")
         self.settings = settings
         self.path_edit = QLineEdit(default_path)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        path_row = QHBoxLayout()
-        path_row.addWidget(self.path_edit, 1)
-        path_row.addWidget(browse)
+        path_row = file_row(self, self.path_edit, "Export plots",
+                            "PNG images (*.png);;SVG vector images (*.svg);;PDF documents (*.pdf)")
         self.width_spin, self.height_spin = QSpinBox(), QSpinBox()
         for spin in (self.width_spin, self.height_spin):
             spin.setRange(16, 16384)
@@ -276,17 +292,6 @@ class PlotExportDialog(QDialog):
                            ("plots_dpi", self.dpi_spin.value()), ("folder", str(Path(self.path()).parent))):
             self.settings.setValue(f"export/{key}", value)
 
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export plots", self.path(),
-                                              "PNG images (*.png);;SVG vector images (*.svg);;PDF documents (*.pdf)")
-        if path:
-            self.path_edit.setText(path)
-
     def _accept_if_valid(self) -> None:
-        path = self.path()
-        if not path:
-            QMessageBox.warning(self, "Export", "Choose a file name first.")
-            return
-        if Path(path).suffix.lower() not in (".png", ".svg", ".pdf"):
-            self.path_edit.setText(path + ".png")
-        self.accept()
+        if checked_path(self, self.path_edit, (".png", ".svg", ".pdf")):
+            self.accept()

@@ -53,7 +53,8 @@ class GridFigure:
     caption: str = ""
 
 
-def _signed(v: float) -> str:
+def signed(v: float) -> str:
+    """``v`` with its sign and two decimals, minus as "−" (U+2212), as the labels show it."""
     return f"{v:+.2f}".replace("-", "−")
 
 
@@ -73,12 +74,12 @@ def traversal_figure(decode: Decode, base: torch.Tensor, dims: Sequence[int], va
     return GridFigure(
         kind="traversal", images=decode(z), rows=len(dims), cols=len(values),
         row_labels=[f"z{k} · KL {kl[k]:.2f}" if known else f"z{k}" for k in dims],
-        col_labels=[_signed(float(v)) for v in values],
+        col_labels=[signed(float(v)) for v in values],
         latents=z.numpy().astype(np.float32),
         params={"z": [float(v) for v in base], "dims": [int(k) for k in dims],
                 "values": [float(v) for v in values]},
-        caption=f"Latent traversal: each row varies one z_k from {_signed(float(values[0]))} to "
-                f"{_signed(float(values[-1]))}, the other dimensions held (Higgins et al. 2017).",
+        caption=f"Latent traversal: each row varies one z_k from {signed(float(values[0]))} to "
+                f"{signed(float(values[-1]))}, the other dimensions held (Higgins et al. 2017).",
     )
 
 
@@ -135,7 +136,7 @@ def manifold_figure(decode: Decode, grid: int, latent_dim: int, dims: tuple[int,
     ys = [float(z[r * grid, j]) for r in range(grid)]
     return GridFigure(
         kind="manifold", images=decode(z), rows=grid, cols=grid,
-        row_labels=[f"z{j}={_signed(v)}" for v in ys], col_labels=[f"z{i}={_signed(v)}" for v in xs],
+        row_labels=[f"z{j}={signed(v)}" for v in ys], col_labels=[f"z{i}={signed(v)}" for v in xs],
         latents=z.numpy().astype(np.float32),
         params={"grid": int(grid), "dims": [int(i), int(j)],
                 "base": None if base is None else [float(v) for v in base]},
