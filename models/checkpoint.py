@@ -282,6 +282,15 @@ def _number(value, what: str, none: bool = False) -> None:
         raise TypeError(f"{what} is not a number: {value!r:.40}")
 
 
+def _numbers(values: list, what: str) -> None:
+    """Every leaf of nested lists is a number (raises TypeError naming ``what``)."""
+    for v in values:
+        if isinstance(v, list):
+            _numbers(v, what)
+        else:
+            _number(v, what)
+
+
 def check_info(info: dict) -> None:
     """Check the parts of a checkpoint's description that the window, the CLI and
     :meth:`models.trainer.Trainer.load_state` read: ``dataset`` and ``position`` are
@@ -323,6 +332,10 @@ def check_info(info: dict) -> None:
                     raise TypeError("kl_per_dim is not a list")
                 for v in value:
                     _number(v, "kl_per_dim")
+            elif name in ("train_terms", "disentanglement"):
+                if not isinstance(value, dict):
+                    raise TypeError(f"{name} is not an object")
+                _numbers(list(value.values()), name)
             else:
                 _number(value, f"history.{name}", none=name in ("test_nll_iw", "test_iw_gap"))
     metrics = info.get("step_metrics", {})

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from models.likelihoods import LIKELIHOODS
+from models.metrics import EPOCH_METRICS
+from models.penalties import OBJECTIVES
 
 T = TypeVar("T", bound="_JsonConfig")
 
@@ -260,9 +262,23 @@ class TrainConfig(_JsonConfig):
             IWAE bound (Burda et al. 2016).
         eval_iw: importance samples K of the per-epoch estimate of log p(x); 0 for none.
         eval_iw_images: test images that estimate uses (the first N of the split).
+        objective: the loss of the β family (see :mod:`models.penalties`): ``"beta"``
+            (recon + β·KL), ``"capacity"`` (recon + β·|KL − C|; Burgess et al. 2018),
+            ``"tcvae"`` (recon + KL + (β − 1)·TC; Chen et al. 2018), ``"factorvae"``
+            (recon + KL + β·TC by a discriminator; Kim & Mnih 2018), ``"dip1"``/``"dip2"``
+            (recon + KL + the DIP penalty; Kumar et al. 2018).
+        capacity_max, capacity_steps: C rises linearly from 0 to ``capacity_max`` nats over
+            ``capacity_steps`` steps (``"capacity"``).
+        dip_lambda: λ_od of DIP-VAE (λ_d = 10 λ_od for DIP-VAE-I, λ_od for -II).
+        disc_width: units of each of the FactorVAE discriminator's 6 layers.
+        metrics: disentanglement scores at each epoch end on a dataset with ground-truth
+            factors (:func:`models.metrics.epoch_scores`): ``"off"``, ``"fast"`` (MIG and
+            SAP) or ``"all"`` (and DCI, minutes per epoch on a CPU).
+        metrics_points: images those scores use (the test split first).
 
     Raises:
-        ValueError: on non-positive epochs, batch size or learning rate, or a negative β.
+        ValueError: on non-positive epochs, batch size or learning rate, a negative β, or
+            an objective of the β family with the IWAE bound.
     """
 
     epochs: int = option(
@@ -296,6 +312,30 @@ class TrainConfig(_JsonConfig):
     eval_iw_images: int = option(
         500, "test images of the log p(x) estimate (the first N of the split)", unit="test images",
         range=(1, 100_000))
+    objective: str = option(
+        "beta", "the loss: beta-VAE (beta*KL), capacity |KL - C|, beta-TCVAE (beta weights the total correlation), "
+        "FactorVAE (beta weights a discriminator's TC), DIP-VAE-I/II; the plots always show the true ELBO",
+        label="Objective", choices=OBJECTIVES, resume="fixed")
+    capacity_max: float = option(
+        25.0, "capacity objective: the KL target C rises to this many nats", label="Capacity C", unit="nats",
+        range=(0.0, 1000.0), step=1.0, decimals=1)
+    capacity_steps: int = option(
+        10_000, "capacity objective: steps over which C rises linearly from 0", label="C reached after",
+        unit="steps", range=(0, 10_000_000), special="at once")
+    dip_lambda: float = option(
+        10.0, "DIP-VAE: weight lambda_od of the off-diagonal covariance (lambda_d = 10x for I, 1x for II)",
+        label="DIP λ_od", range=(0.0, 10_000.0), step=1.0, decimals=2)
+    disc_width: int = option(
+        1000, "FactorVAE: units of each of the discriminator's 6 layers", label="Discriminator width",
+        range=(8, 4096), resume="fixed", form=False)
+    metrics: str = option(
+        "off", "disentanglement scores against the dataset's ground-truth factors at each epoch end: MIG and SAP "
+        "(seconds), or also DCI (minutes)", label="Disentanglement", choices=EPOCH_METRICS)
+    metrics_points: int = option(
+        5000, "images of the disentanglement scores (the test split first)", unit="images",
+        range=(100, 1_000_000))
 
     def __post_init__(self) -> None:
         _check_metadata(self)
+        if self.objective != "beta" and self.iw_k > 1:
+            raise ValueError(f"the {OBJECTIVES[self.objective]} objective trains on the ELBO: set iw_k to 1")

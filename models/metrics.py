@@ -390,3 +390,74 @@ def shapes_encoder(model, device: str = "cpu") -> tuple[Encode, tuple[int, ...]]
             return model.encode(images)[0].float().cpu().numpy()
 
     return encode, shapes.FACTOR_SIZES
+
+
+# -- scores of a model during training ---------------------------------------------------------------
+#: score key → short title (the command line, the plots, the panel)
+SCORE_TITLES = {"mig": "MIG", "sap": "SAP", "dci_disentanglement": "DCI disentanglement",
+                "dci_completeness": "DCI completeness", "dci_informativeness": "DCI informativeness",
+                "factorvae": "FactorVAE score", "betavae": "β-VAE score"}
+
+#: what ``TrainConfig.metrics`` computes at each epoch end
+EPOCH_METRICS = {"off": "off", "fast": "MIG + SAP (seconds)", "all": "MIG, SAP + DCI (minutes)"}
+
+
+def model_codes(model, dataset, points: int, device=None, stopped: Callable[[], bool] | None = None,
+                batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means of the first ``points`` images (the test split, then the training split)
+    and their factors as class indices: ``(codes (N, D) float64, factors (N, K) int64)``.
+
+    Raises:
+        ValueError: when the dataset has no ground-truth factors; :class:`MetricsStopped` on ``stopped()``.
+    """
+    import torch
+
+    from models.data import as_float
+
+    if dataset.test_factors is None:
+        raise ValueError(f"{dataset.title} has no ground-truth factors: the disentanglement scores need a dataset "
+                         "that has them (Shapes, or an npz with a 'factors' array)")
+    images = [dataset.test_x[:points], dataset.train_x[: max(0, points - len(dataset.test_x))]]
+    factors = torch.cat([dataset.test_factors[:points],
+                         dataset.train_factors[: max(0, points - len(dataset.test_x))]]).numpy()
+    device = device or next(model.parameters()).device
+    out = []
+    with torch.no_grad():
+        for part in images:
+            for start in range(0, len(part), batch_size):
+                if stopped is not None and stopped():
+                    raise MetricsStopped
+                out.append(model.encode(as_float(part[start:start + batch_size].to(device)))[0].float().cpu())
+    return torch.cat(out).double().numpy(), as_class_indices(factors)
+
+
+def epoch_scores(model, dataset, which: str = "fast", points: int = 5_000, seed: int = 0,
+                 stopped: Callable[[], bool] | None = None,
+                 progress: Callable[[float, str], None] | None = None) -> dict:
+    """The disentanglement scores of ``model`` on ``dataset`` (posterior means of ``points``
+    images, see :func:`model_codes`): ``which`` ``"fast"``: ``mig``, ``sap`` and their matrices
+    ``mi`` (D, K) nats and ``sap_matrix``; ``"all"``: also DCI (:func:`all_scores`' keys). The
+    classifiers train on 2/3 of the points and are tested on the rest, split with ``seed``.
+    ``factor_entropy`` is H(v_k) of each factor in nats (MIG's normalisation), ``seconds``
+    the time taken.
+
+    Raises:
+        ValueError: on an unknown ``which`` or a dataset without factors; :class:`MetricsStopped`.
+    """
+    import time
+
+    if which not in ("fast", "all"):
+        raise ValueError(f"which must be 'fast' or 'all', got {which!r}")
+    t0 = time.perf_counter()
+    codes, factors = model_codes(model, dataset, points, stopped=stopped)
+    n_train = (2 * len(codes)) // 3
+    if which == "all":
+        scores = all_scores(codes, factors, n_train, len(codes) - n_train, seed, progress, stopped)
+    else:
+        score_mig, mi = mig(codes, factors)
+        score_sap, matrix = sap(codes, factors, n_train, len(codes) - n_train, seed, stopped)
+        scores = {"mig": score_mig, "sap": score_sap, "mi": mi.tolist(), "sap_matrix": matrix.tolist()}
+    scores["factor_entropy"] = [_entropy(factors[:, k]) for k in range(factors.shape[1])]
+    scores["points"] = len(codes)
+    scores["seconds"] = time.perf_counter() - t0
+    return scores

@@ -15,10 +15,12 @@ All functions return one value per image (shape ``(B,)``), in nats.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+
+from models.penalties import Penalty
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -73,6 +75,9 @@ class ELBOTerms:
         neg_elbo: −ELBO = recon + kl (the true bound, whatever β is).
         loss: recon + β·kl, the quantity training minimises.
         kl_per_dim: ``(B, D)`` KL of each latent dimension, when computed (None otherwise).
+        z: ``(B, D)`` the reparameterized sample that was decoded (None where not kept).
+        extra: the objective's own terms (:data:`models.penalties.OBJECTIVE_TERMS`), each a
+            ``(B,)`` or scalar tensor in nats (the capacity C: nats of KL aimed at).
     """
 
     recon: torch.Tensor
@@ -80,6 +85,8 @@ class ELBOTerms:
     neg_elbo: torch.Tensor
     loss: torch.Tensor
     kl_per_dim: torch.Tensor | None = None
+    z: torch.Tensor | None = None
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def elbo_terms(
@@ -112,6 +119,7 @@ def objective_terms(
     free_bits: float = 0.0,
     iw_k: int = 1,
     autocast: bool = False,
+    penalty: Penalty | None = None,
 ) -> ELBOTerms:
     """The terms of any model of :class:`models.vae.VAE`, per image in nats.
 
@@ -121,25 +129,38 @@ def objective_terms(
       ``free_bits`` λ > 0 the KL term is Σ_d max(λ, mean_batch KL_d) (Kingma et al.
       2016, "free bits"); with ``iw_k`` > 1 the loss is −L_k, the importance-weighted
       bound (Burda et al. 2016).
+    * ``penalty``: an objective of the β family other than ``"beta"`` replaces the loss
+      (:class:`models.penalties.Penalty`) and reports its own terms in ``extra``.
     * For the plain autoencoder z = mu, ``kl`` = 0 and every term is the reconstruction.
 
     ``autocast``: run the network in bfloat16 (the likelihood and the KL stay float32).
+
+    Raises:
+        ValueError: for an objective of the β family on the plain autoencoder.
     """
     device_type = x.device.type
     with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
-        params, mu, logvar = model(x, generator, y)
+        mu, logvar = model.encode(x, y)
+        z = model.reparameterize(mu, logvar, generator)
+        params = model.decode_params(z, y)
     recon = -model.likelihood.log_prob(params.float(), x)
     if logvar is None:
+        if penalty is not None and penalty.objective != "beta":
+            raise ValueError("the plain autoencoder has no posterior to penalise: choose the β-VAE objective")
         zero = torch.zeros_like(recon)
         return ELBOTerms(recon=recon, kl=zero, neg_elbo=recon, loss=recon)
     kl_d = gaussian_kl_per_dim(mu.float(), logvar.float())
     kl = kl_d.sum(dim=1)
-    penalty = torch.clamp(kl_d.mean(dim=0), min=free_bits).sum().expand_as(kl) if free_bits > 0 else kl
-    loss = recon + kl_weight * penalty
+    kl_term = torch.clamp(kl_d.mean(dim=0), min=free_bits).sum().expand_as(kl) if free_bits > 0 else kl
+    extra: dict[str, torch.Tensor] = {}
+    if penalty is not None and penalty.objective != "beta":
+        loss, extra = penalty.loss(recon, kl_term, kl_weight, z.float(), mu.float(), logvar.float())
+    else:
+        loss = recon + kl_weight * kl_term
     if iw_k > 1:
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
             loss = -iw_log_marginal(model, x, y, iw_k, generator, grad=True)
-    return ELBOTerms(recon=recon, kl=kl, neg_elbo=recon + kl, loss=loss, kl_per_dim=kl_d)
+    return ELBOTerms(recon=recon, kl=kl, neg_elbo=recon + kl, loss=loss, kl_per_dim=kl_d, z=z, extra=extra)
 
 
 def iw_log_weights(

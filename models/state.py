@@ -30,7 +30,8 @@ def arrays_to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 def dataset_to_arrays(data: ImageDataset) -> dict:
     """A picklable, framework-neutral copy of a dataset: images ``(N, C, H, W)`` (uint8,
-    or float32 pixels in [0, 1]), labels ``(N,)``, the name and the class names."""
+    or float32 pixels in [0, 1]), labels ``(N,)``, the name, the class names and the
+    ground-truth factors ``(N, K)`` with their names (None where the data has none)."""
     return {
         "name": data.name,
         "train_x": data.train_x.numpy(),
@@ -38,6 +39,9 @@ def dataset_to_arrays(data: ImageDataset) -> dict:
         "test_x": data.test_x.numpy(),
         "test_y": data.test_y.numpy(),
         "class_names": tuple(data.class_names),
+        "train_factors": None if data.train_factors is None else data.train_factors.numpy(),
+        "test_factors": None if data.test_factors is None else data.test_factors.numpy(),
+        "factor_names": tuple(data.factor_names),
     }
 
 
@@ -50,6 +54,9 @@ def dataset_from_arrays(arrays: dict) -> ImageDataset:
         test_x=torch.from_numpy(arrays["test_x"]),
         test_y=torch.from_numpy(arrays["test_y"]),
         class_names=arrays["class_names"],
+        train_factors=None if arrays.get("train_factors") is None else torch.from_numpy(arrays["train_factors"]),
+        test_factors=None if arrays.get("test_factors") is None else torch.from_numpy(arrays["test_factors"]),
+        factor_names=tuple(arrays.get("factor_names", ())),
     )
 
 

@@ -18,7 +18,9 @@ import torch
 from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset, as_float
 from models.evaluation import EvaluationStopped, evaluate
+from models.metrics import MetricsStopped, epoch_scores
 from models.objectives import objective_terms
+from models.penalties import OBJECTIVE_TERMS, Penalty, TCDiscriminator, capacity
 from models.vae import VAE
 
 
@@ -128,7 +130,11 @@ class EpochEnd:
     images (None when not asked for), ``test_iw_gap`` = log p(x) − ELBO on those
     images (≈ KL(q(z|x) ‖ p(z|x)); Burda et al. 2016). ``kl_per_dim`` is each latent
     dimension's KL averaged over the test split; a dimension with less than 0.01 nats
-    counts as inactive (collapsed).
+    counts as inactive (collapsed). ``train_terms`` are the epoch means of the objective's
+    own terms (:data:`models.penalties.OBJECTIVE_TERMS`: β-TCVAE's MI, TC and dimension-wise
+    KL, FactorVAE's TC and discriminator accuracy, the capacity C, the DIP penalty).
+    ``disentanglement`` holds the scores of :func:`models.metrics.epoch_scores` when
+    ``TrainConfig.metrics`` asks for them (empty otherwise).
     """
 
     epoch: int
@@ -146,9 +152,14 @@ class EpochEnd:
     test_iw_gap: float | None = None
     active_dims: int = 0
     kl_per_dim: list[float] = field(default_factory=list)
+    train_terms: dict[str, float] = field(default_factory=dict)
+    disentanglement: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        d["train_terms"] = dict(self.train_terms)
+        d["disentanglement"] = dict(self.disentanglement)
+        return d
 
 
 @dataclass
@@ -208,11 +219,25 @@ class Trainer:
         self.device = training_device(train_config.device)
         self.mixed_precision = resolve_precision(train_config.precision, self.device) == "bf16"
         self.sync_every = sync_every or (1 if self.device.type == "cpu" else 10)
+        if train_config.metrics != "off" and dataset.train_factors is None:
+            raise ValueError(f"{dataset.title} has no ground-truth factors, so the disentanglement scores cannot be "
+                             "computed: turn them off or train on Shapes (or an npz with a 'factors' array)")
+        if train_config.objective != "beta" and model_config.model == "ae":
+            raise ValueError("the plain autoencoder has no posterior to penalise: choose the β-VAE objective")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(train_config.seed)
             self.model = VAE(model_config)
+            #: FactorVAE's discriminator and its Adam (lr 1e-4, betas 0.5, 0.9: Kim & Mnih 2018, appendix)
+            self.discriminator = (TCDiscriminator(model_config.latent_dim, train_config.disc_width)
+                                  if train_config.objective == "factorvae" else None)
         self.model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr, **_fused_adam(self.device))
+        self.disc_optimizer = None
+        if self.discriminator is not None:
+            self.discriminator.to(self.device)
+            self.disc_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=1e-4, betas=(0.5, 0.9))
+        #: the objective's own terms, reported as epoch means (EpochEnd.train_terms)
+        self.term_keys: tuple[str, ...] = OBJECTIVE_TERMS[train_config.objective]
         self.generator = torch.Generator(device=self.device).manual_seed(train_config.seed)
         if stream is None:
             free = torch.cuda.mem_get_info(self.device)[0] if self.device.type == "cuda" else None
@@ -237,7 +262,7 @@ class Trainer:
         self.history: list[EpochEnd] = []
         self._perm_epoch = 0
         self._perm = torch.empty(0, dtype=torch.int64)
-        self._epoch_sums = [0.0, 0.0, 0.0]
+        self._epoch_sums = [0.0] * (3 + len(self.term_keys))
         self._step_in_epoch = 0
         self.good_every = 50
         self._good_state: tuple[dict, dict] | None = None
@@ -278,7 +303,17 @@ class Trainer:
         warm-up β·min(1, step / kl_warmup) (Bowman et al. 2016)."""
         step = self.step if step is None else step
         warmup = self.config.kl_warmup
-        return self.config.beta * (min(1.0, step / warmup) if warmup else 1.0)
+        factor = min(1.0, step / warmup) if warmup else 1.0
+        # β weighs the KL (or |KL − C|) only in the β-VAE objectives; the others weigh their penalty with it
+        return self.config.beta * factor if self.config.objective in ("beta", "capacity") else factor
+
+    def penalty(self, step: int | None = None) -> Penalty:
+        """The objective of the β family at ``step`` (default: the next one)."""
+        cfg = self.config
+        step = self.step if step is None else step
+        return Penalty(cfg.objective, beta=cfg.beta, dataset_size=len(self.train_x),
+                       capacity=capacity(step, cfg.capacity_max, cfg.capacity_steps), dip_lambda=cfg.dip_lambda,
+                       discriminator=self.discriminator)
 
     def evaluate(
         self, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1000, seed: int = 1234
@@ -323,7 +358,7 @@ class Trainer:
             if self._perm_epoch != epoch:
                 self._perm = torch.randperm(n, generator=self.generator, device=self.device)
                 self._perm_epoch = epoch
-                self._epoch_sums = [0.0, 0.0, 0.0]
+                self._epoch_sums = [0.0] * (3 + len(self.term_keys))
                 self._step_in_epoch = 0
             pending: list[torch.Tensor] = []
             pending_steps: list[int] = []
@@ -346,7 +381,7 @@ class Trainer:
                 y = None if self.train_y is None else self.train_y[idx]
                 terms = objective_terms(
                     model, x, y, self.generator, kl_weight=self.kl_weight(), free_bits=cfg.free_bits,
-                    iw_k=cfg.iw_k, autocast=self.mixed_precision,
+                    iw_k=cfg.iw_k, autocast=self.mixed_precision, penalty=self.penalty(),
                 )
                 loss = terms.loss.mean()
                 opt.zero_grad(set_to_none=True)
@@ -363,13 +398,21 @@ class Trainer:
                         f"to the state of step {self.step}: try a lower learning rate"
                     )
                 opt.step()
+                extra = [terms.extra[k].mean() for k in self.term_keys if k in terms.extra]
+                if self.discriminator is not None:
+                    d_loss, accuracy = self.discriminator.loss(terms.z.float(), self.generator)
+                    self.disc_optimizer.zero_grad(set_to_none=True)
+                    d_loss.backward()
+                    self.disc_optimizer.step()
+                    extra.append(accuracy)
                 self.step += 1
                 self.version += 1
                 self._step_in_epoch += 1
                 if self.step % self.good_every == 0:
                     self._good_state = self.export_state()
                 samples += len(idx)
-                pending.append(torch.stack([terms.recon.mean(), terms.kl.mean(), terms.neg_elbo.mean(), loss]).detach())
+                pending.append(torch.stack([terms.recon.mean(), terms.kl.mean(), terms.neg_elbo.mean(), loss,
+                                            *[v.float() for v in extra]]).detach())
                 pending_steps.append(self.step)
                 if len(pending) >= self.sync_every or self._step_in_epoch == spe:
                     batch = self._flush(pending, pending_steps, epoch, spe, total, samples, None)
@@ -381,7 +424,9 @@ class Trainer:
                     train_time += time.perf_counter() - t0
             try:
                 test = self.evaluate(self.test_x, self.test_y)
-            except EvaluationStopped:
+                scores = {} if cfg.metrics == "off" else epoch_scores(
+                    self.model, self.dataset, cfg.metrics, cfg.metrics_points, stopped=self._stop.is_set)
+            except (EvaluationStopped, MetricsStopped):
                 self._stop.clear()
                 yield TrainingDone(True, self.epoch, self.step, list(self.history))
                 return
@@ -402,6 +447,8 @@ class Trainer:
                 test_iw_gap=test.get("iw_gap"),
                 active_dims=sum(v >= ACTIVE_KL for v in test["kl_per_dim"]) if not self.model.is_autoencoder else 0,
                 kl_per_dim=test["kl_per_dim"],
+                train_terms={k: s[3 + i] / spe for i, k in enumerate(self.term_keys)},
+                disentanglement=scores,
             )
             self.epoch = epoch
             self.history.append(end)
@@ -433,6 +480,13 @@ class Trainer:
         for index, state in opt["state"].items():
             for name, value in state.items():
                 tensors[f"optimizer.{index}.{name}"] = torch.as_tensor(value).detach().to("cpu", copy=True).contiguous()
+        if self.discriminator is not None:
+            for k, v in self.discriminator.state_dict().items():
+                tensors[f"discriminator.{k}"] = v.detach().to("cpu", copy=True).contiguous()
+            for index, state in self.disc_optimizer.state_dict()["state"].items():
+                for name, value in state.items():
+                    tensors[f"disc_optimizer.{index}.{name}"] = torch.as_tensor(value).detach().to(
+                        "cpu", copy=True).contiguous()
         tensors["rng.generator"] = self.generator.get_state().cpu()
         tensors["data.permutation"] = self._perm.detach().to("cpu", copy=True).contiguous()
         groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in opt["param_groups"]]
@@ -480,6 +534,8 @@ class Trainer:
             raise ValueError(f"the optimizer state does not fit this model: {_first_line(exc)}") from exc
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.lr
+        if self.discriminator is not None:
+            self._load_discriminator(tensors, untrained)
         try:
             self.generator.set_state(tensors["rng.generator"])
             perm = tensors["data.permutation"].to(self.device)
@@ -492,8 +548,25 @@ class Trainer:
         self._perm = perm
         self.epoch, self.step, self.version = int(pos["epoch"]), int(pos["step"]), int(pos["version"])
         self._perm_epoch, self._step_in_epoch = int(pos["perm_epoch"]), int(pos["step_in_epoch"])
-        self._epoch_sums = [float(v) for v in pos["epoch_sums"]]
+        sums = [float(v) for v in pos["epoch_sums"]][: 3 + len(self.term_keys)]
+        self._epoch_sums = sums + [0.0] * (3 + len(self.term_keys) - len(sums))
         self.history = [EpochEnd(**e) for e in info.get("history", [])]
+
+    def _load_discriminator(self, tensors: dict[str, torch.Tensor], untrained: bool) -> None:
+        """FactorVAE's discriminator and its Adam state from :meth:`export_state`'s tensors."""
+        weights = {k[len("discriminator."):]: v for k, v in tensors.items() if k.startswith("discriminator.")}
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key in (k for k in tensors if k.startswith("disc_optimizer.")):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = tensors[key]
+        if not weights or (not state and not untrained):
+            raise ValueError("the FactorVAE discriminator's state is missing, so training cannot resume exactly")
+        groups = self.disc_optimizer.state_dict()["param_groups"]
+        try:
+            self.discriminator.load_state_dict(weights, strict=True)
+            self.disc_optimizer.load_state_dict({"state": state, "param_groups": groups})
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise ValueError(f"the FactorVAE discriminator's state does not fit: {_first_line(exc)}") from exc
 
     def _flush(self, pending, steps, epoch, spe, total, samples, train_time) -> StepBatch:
         values = torch.stack(pending).cpu()
@@ -503,9 +576,11 @@ class Trainer:
                 f"the loss became non-finite at step {bad} (epoch {epoch}); "
                 "try a lower learning rate"
             )
-        recon, kl, neg, loss = values.T.tolist()
+        recon, kl, neg, loss, *extra = values.T.tolist()
         self._epoch_sums[0] += sum(recon)
         self._epoch_sums[1] += sum(kl)
         self._epoch_sums[2] += sum(neg)
+        for i, column in enumerate(extra):
+            self._epoch_sums[3 + i] += sum(column)
         rate = samples / train_time if train_time else 0.0
         return StepBatch(epoch, list(steps), recon, kl, neg, loss, self._step_in_epoch, spe, total, rate)

@@ -105,6 +105,32 @@ def test_beta_vae_with_warmup_and_is_estimate_shows_loss_and_gap_curves(qtbot, w
     assert plots.epochs[-1].kl_weight == 4.0
 
 
+def test_beta_tcvae_from_the_form_plots_its_three_terms_and_resumes(qtbot, window):
+    form = window.form
+    ui = UI(qtbot, window)
+    capacity_field = form.fields["capacity_max"]
+    choose(form.fields["objective"], "capacity")
+    assert capacity_field.isVisibleTo(window) and not form.fields["dip_lambda"].isVisibleTo(window)
+    choose(form.fields["objective"], "tcvae")
+    assert not capacity_field.isVisibleTo(window)
+    assert not form.iw_k_spin.isEnabled() and "total correlation" in form.beta_spin.toolTip()
+    form.beta_spin.setValue(6.0)
+    ui.train(epochs=2)
+    plots = window.plots
+    qtbot.waitUntil(lambda: len(plots.term_curves) == 3
+                    and all(len(c.xData) == 2 for c in plots.term_curves.values()), timeout=3000)
+    legend = [label.text for _sample, label in plots.plots["kl"].legend.items]
+    for title in ("index-code MI", "total correlation", "dimension-wise KL"):
+        assert any(text.startswith(title) for text in legend), legend
+        curve = plots.term_curves[{"index-code MI": "mi", "total correlation": "tc",
+                                   "dimension-wise KL": "dim_kl"}[title]]
+        assert len(curve.xData) == 2 and np.isfinite(curve.yData).all()
+    end = plots.epochs[-1]
+    assert end.kl_weight == 1.0 and set(end.train_terms) == {"mi", "tc", "dim_kl"}
+    ui.continue_to(3)  # the objective is kept when training continues
+    assert window.run.last_done is not None and len(plots.epochs) == 3 and "tc" in plots.epochs[-1].train_terms
+
+
 def test_traversal_sorted_by_kl(qtbot, window):
     UI(qtbot, window).set(latent_dim=6)
     train_to_end(qtbot, window, epochs=2)

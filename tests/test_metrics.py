@@ -162,3 +162,20 @@ def test_scores_match_disent_on_identical_arrays():
     _imp, _train_acc, their_test_acc = _dci._compute_importance_gbt(codes[train].T, factors[train].T,
                                                                     codes[test].T, factors[test].T)
     assert result.informativeness == pytest.approx(their_test_acc, abs=0.03)
+
+
+def test_scores_at_each_epoch_end_are_kept_with_the_history(tmp_path):
+    from models import ModelConfig, TrainConfig, Trainer, load_dataset, read_checkpoint, save_checkpoint
+
+    data = load_dataset("shapes:600")
+    cfg = ModelConfig(input_shape=data.image_shape, latent_dim=4, hidden_dim=32)
+    trainer = Trainer(cfg, TrainConfig(epochs=1, batch_size=100, metrics="fast", metrics_points=400), data)
+    list(trainer.run())
+    scores = trainer.history[-1].disentanglement
+    assert scores["points"] == 400 and 0 <= scores["mig"] <= 1 and 0 <= scores["sap"] <= 1
+    assert np.array(scores["mi"]).shape == (4, len(data.factor_names))
+    save_checkpoint(tmp_path / "m.vae", *trainer.export_state())
+    assert read_checkpoint(tmp_path / "m.vae").info["history"][0]["disentanglement"]["mig"] == scores["mig"]
+    with pytest.raises(ValueError, match="no ground-truth factors"):
+        Trainer(ModelConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dim=16), TrainConfig(metrics="fast"),
+                load_dataset("digits"))

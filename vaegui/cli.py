@@ -171,6 +171,8 @@ def cmd_train(args) -> int:
     import torch
 
     from models.checkpoint import CheckpointError, check_writable, read_checkpoint, save_checkpoint
+    from models.metrics import SCORE_TITLES
+    from models.penalties import TERM_TITLES
     from models.resources import check_memory, dataset_bytes
     from models.trainer import EpochEnd, NonFiniteLossError, Trainer, TrainingDone, resolve_precision, training_device
 
@@ -222,7 +224,10 @@ def cmd_train(args) -> int:
                     f"test -ELBO {event.test_neg_elbo:8.2f} (recon {event.test_recon:7.2f} + KL {event.test_kl:6.2f})  "
                     f"{event.samples_per_s:>9,.0f} samples/s"
                     + (f"  -log p(x) {event.test_nll_iw:8.2f} (IS, k={train_cfg.eval_iw})"
-                       if event.test_nll_iw is not None else ""),
+                       if event.test_nll_iw is not None else "")
+                    + "".join(f"  {TERM_TITLES[k]} {v:.3f}" for k, v in event.train_terms.items())
+                    + "".join(f"  {SCORE_TITLES[k]} {event.disentanglement[k]:.3f}" for k in SCORE_TITLES
+                              if k in event.disentanglement),
                     flush=True,
                 )
     except NonFiniteLossError as exc:

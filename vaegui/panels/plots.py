@@ -10,8 +10,13 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
+from models.penalties import TERM_TITLES
 from models.run import MetricHistory
 
+#: the objective's terms drawn on the KL plot, nats per image (the DIP penalty and the discriminator's
+#: accuracy are on other scales: they are in the CSV and the command line's output)
+PLOTTED_TERMS = ("mi", "tc", "dim_kl", "capacity")
+TERM_COLOURS = ((148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127))
 #: (key, title) of the three plots.
 TERMS = (("neg_elbo", "−ELBO"), ("recon", "Reconstruction −E[log p(x|z)]"), ("kl", "KL(q(z|x) ‖ p(z))"))
 
@@ -91,6 +96,9 @@ class PlotsPanel(QWidget):
             self.gap_curve: (self.plots["kl"], "gap log p(x) − ELBO ≈ KL(q ‖ p(z|x))"),
         }
         self._in_legend: set = set()
+        #: the objective's own terms (β-TCVAE's decomposition, FactorVAE's TC, the capacity C), per epoch on
+        #: the KL plot: made when a run first reports them
+        self.term_curves: dict[str, pg.PlotDataItem] = {}
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(0, 99)
@@ -196,6 +204,7 @@ class PlotsPanel(QWidget):
         ix = np.array([e.step for e in iw], dtype=np.float64)
         self.iw_curve.setData(ix, np.array([e.test_nll_iw for e in iw], dtype=np.float64))
         self.gap_curve.setData(ix, np.array([e.test_iw_gap for e in iw], dtype=np.float64))
+        self._draw_terms()
         for curve, (plot, name) in self._optional.items():
             has_data = curve.xData is not None and len(curve.xData) > 0
             if has_data and curve not in self._in_legend:
@@ -205,6 +214,24 @@ class PlotsPanel(QWidget):
                 plot.legend.removeItem(curve)
                 self._in_legend.discard(curve)
         self._smoothed_upto = len(x)
+
+    def _draw_terms(self) -> None:
+        """The objective's own terms of each epoch (train means) on the KL plot."""
+        ex = np.array([e.step for e in self.epochs], dtype=np.float64)
+        for key in dict.fromkeys(k for e in self.epochs for k in e.train_terms if k in PLOTTED_TERMS):
+            curve = self.term_curves.get(key)
+            if curve is None:
+                colour = TERM_COLOURS[len(self.term_curves) % len(TERM_COLOURS)]
+                dashed = key == "capacity"
+                curve = self.term_curves[key] = self.plots["kl"].plot(
+                    pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine),
+                    symbol=None if dashed else "s", symbolSize=5, symbolBrush=colour)
+                self._optional[curve] = (self.plots["kl"], f"{TERM_TITLES[key]} (train, per epoch)")
+            ey = np.array([e.train_terms.get(key, np.nan) for e in self.epochs], dtype=np.float64)
+            curve.setData(ex, ey, connect="finite")
+        for key, curve in self.term_curves.items():
+            if not any(key in e.train_terms for e in self.epochs):
+                curve.setData([], [])
 
     def _mouse_moved(self, pos) -> None:
         for key, title in TERMS:

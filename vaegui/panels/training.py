@@ -95,9 +95,22 @@ class TrainingPanel(QWidget):
         model_form.addRow(self.model_card)
         train_box = QGroupBox("Training")
         train_form = QFormLayout(train_box)
+        train_form.addRow(label(TrainConfig, "objective"), self.fields["objective"])
+        capacity_row = QHBoxLayout()
+        capacity_row.addWidget(self.fields["capacity_max"], 1)
+        capacity_row.addWidget(QLabel("over"))
+        capacity_row.addWidget(self.fields["capacity_steps"], 1)
+        train_form.addRow(label(TrainConfig, "capacity_max"), capacity_row)
+        self._capacity_row = capacity_row
+        train_form.addRow(label(TrainConfig, "dip_lambda"), self.fields["dip_lambda"])
+        self.train_form = train_form
         for name in ("beta", "lr", "batch_size", "epochs", "seed", "device", "precision", "kl_warmup", "free_bits",
                      "iw_k"):
             train_form.addRow(label(TrainConfig, name), self.fields[name])
+        metrics_row = QHBoxLayout()
+        metrics_row.addWidget(self.fields["metrics"], 1)
+        metrics_row.addWidget(self.fields["metrics_points"], 1)
+        train_form.addRow(label(TrainConfig, "metrics"), metrics_row)
         eval_row = QHBoxLayout()
         eval_row.addWidget(self.eval_iw_spin, 1)
         eval_row.addWidget(self.eval_images_spin, 1)
@@ -173,7 +186,10 @@ class TrainingPanel(QWidget):
         self.dataset_combo.currentIndexChanged.connect(lambda _i: self.dataset_selected.emit(self.dataset_key()))
         for w in (self.latent_spin, self.hidden_spin, self.sigma_spin):
             w.valueChanged.connect(self._update_model_card)
-        for w in (self.model_combo, self.arch_combo, self.likelihood_combo):
+        f["metrics"].currentIndexChanged.connect(
+            lambda _i: f["metrics_points"].setEnabled(f["metrics"].currentData() != "off"))
+        f["metrics_points"].setEnabled(False)
+        for w in (self.model_combo, self.arch_combo, self.likelihood_combo, f["objective"]):
             w.currentIndexChanged.connect(self._update_model_card)
         self._input_shape = (1, 28, 28)
         self._n_classes = 10
@@ -259,8 +275,29 @@ class TrainingPanel(QWidget):
         self.sigma_spin.setEnabled(self.likelihood_combo.currentData() == "gaussian")
         vae_only = self.model_combo.currentData() != "ae"
         for w in (self.beta_spin, self.warmup_spin, self.free_bits_spin, self.iw_k_spin, self.eval_iw_spin,
-                  self.eval_images_spin):
+                  self.eval_images_spin, self.fields["objective"]):
             w.setEnabled(vae_only)
+        if not vae_only:  # the plain autoencoder has no posterior for the β family's penalties
+            set_value(self.fields["objective"], "beta")
+        objective = self.fields["objective"].currentData()
+        # only the chosen objective's own settings are shown; the IWAE bound is for the β-VAE objective
+        self.train_form.setRowVisible(self._capacity_row, objective == "capacity")
+        self.train_form.setRowVisible(self.fields["dip_lambda"], objective in ("dip1", "dip2"))
+        self.iw_k_spin.setEnabled(vae_only and objective == "beta")
+        self.beta_spin.setEnabled(vae_only and objective not in ("dip1", "dip2"))
+        if objective != "beta":
+            self.iw_k_spin.setValue(1)
+        beta_label = self.train_form.labelForField(self.beta_spin)
+        if beta_label is not None:
+            beta_label.setText({"beta": label(TrainConfig, "beta"), "capacity": "γ (weight of |KL − C|):",
+                                "tcvae": "β (TC weight):", "factorvae": "γ (TC weight):"}.get(objective, "β (unused):"))
+        self.beta_spin.setToolTip({"beta": "β: weight of the KL term (β-VAE, Higgins et al. 2017)",
+                                   "capacity": "γ: weight of |KL − C| (Burgess et al. 2018)",
+                                   "tcvae": "β: weight of the total correlation (β-TCVAE, Chen et al. 2018); "
+                                            "1 is the plain VAE",
+                                   "factorvae": "γ: weight of the discriminator's total correlation (FactorVAE, "
+                                                "Kim & Mnih 2018)",
+                                   }.get(objective, "not used by DIP-VAE: its penalty is weighted by λ_od"))
         try:
             config = self.model_config()
             with torch.device("meta"):  # count the parameters without allocating or initialising them
