@@ -238,9 +238,11 @@ def import_idx(path: str | os.PathLike[str], seed: int = 0) -> tuple[ImageDatase
 
 # -- numpy arrays ----------------------------------------------------------------------------
 def import_npz(path: str | os.PathLike[str], seed: int = 0) -> tuple[ImageDataset, ImportReport]:
-    """Import ``.npz`` (arrays ``x``/``images``/``X`` and optionally ``y``/``labels``) or
-    ``.npy`` (images only): ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)``, uint8 or
-    floats in [0, 1]. Read with ``allow_pickle=False``.
+    """Import ``.npz`` (arrays ``x``/``images``/``X`` and optionally ``y``/``labels``, and
+    ground-truth ``factors`` ``(N, K)`` with ``factor_names`` ``(K,)`` for the disentanglement
+    scores) or ``.npy`` (images only): ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)``,
+    uint8 or floats in [0, 1]. Read with ``allow_pickle=False``. Labels or factors that do
+    not fit the images are left out with the reason in the report.
 
     Raises:
         DatasetError: no image array, a wrong rank, values out of range, or a pickle inside.
@@ -248,7 +250,7 @@ def import_npz(path: str | os.PathLike[str], seed: int = 0) -> tuple[ImageDatase
     path = Path(path)
     report = ImportReport(str(path))
     try:
-        images, labels = _read_numpy(path)
+        images, labels, factors, factor_names = _read_numpy(path)
     except DatasetError:
         raise
     except (ValueError, OSError, EOFError, KeyError, TypeError, IndexError, SyntaxError, MemoryError,
@@ -282,15 +284,42 @@ def import_npz(path: str | os.PathLike[str], seed: int = 0) -> tuple[ImageDatase
     report.loaded = len(x)
     if len(x) < 2:
         raise DatasetError(f"{path.name}: at least 2 images are needed")
+    factors, factor_names = _checked_factors(path, factors, factor_names, len(x), report)
     return split_images(f"file:{path}", x, np.asarray(labels).astype(np.int64), n_test=max(1, len(x) // 6),
-                        seed=seed), report
+                        seed=seed, factors=factors, factor_names=factor_names), report
 
 
-def _read_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """The image array and the labels array (or None) of a ``.npy`` / ``.npz`` file."""
+def _checked_factors(path: Path, factors, names, n: int, report: ImportReport):
+    """``(factors (N, K) float64, names)``, or ``(None, ())`` with the reason in the report."""
+    if factors is None:
+        return None, ()
+    factors = np.asarray(factors)
+    if factors.ndim == 1:
+        factors = factors[:, None]
+    why = ""
+    if factors.ndim != 2 or len(factors) != n or factors.shape[1] < 1:
+        why = f"factors of shape {factors.shape} for {n} images: (N, K) is needed"
+    elif factors.dtype.kind not in "fiu" or not np.isfinite(factors).all():
+        why = f"factors must be finite numbers, not {factors.dtype}"
+    if why:
+        report.skipped.append((str(path), why + "; factors ignored"))
+        return None, ()
+    k = factors.shape[1]
+    names = [str(v) for v in np.asarray(names).ravel()] if names is not None else []
+    if len(names) != k:
+        if names:
+            report.skipped.append((str(path), f"{len(names)} factor_names for {k} factors: named factor 0..{k - 1}"))
+        names = [f"factor {i}" for i in range(k)]
+    report.notes.append(f"{k} ground-truth factors: {', '.join(names)}")
+    return factors.astype(np.float64), tuple(names)
+
+
+def _read_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """The image array, the labels, the factors and their names (None where absent) of a
+    ``.npy`` / ``.npz`` file."""
     loaded = np.load(path, allow_pickle=False)
     if isinstance(loaded, np.ndarray):
-        return loaded, None
+        return loaded, None, None, None
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise DatasetError(f"{path.name}: not a numpy array file")
     with loaded:
@@ -299,7 +328,9 @@ def _read_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         if image_key is None:
             raise DatasetError(f"{path.name}: no image array (x, images, x_train or data) among {loaded.files}")
         label_key = next((keys[k] for k in ("y", "labels", "y_train", "targets") if k in keys), None)
-        return loaded[image_key], None if label_key is None else loaded[label_key]
+        factors = loaded[keys["factors"]] if "factors" in keys else None
+        names = loaded[keys["factor_names"]] if "factor_names" in keys and factors is not None else None
+        return loaded[image_key], None if label_key is None else loaded[label_key], factors, names
 
 
 def import_path(

@@ -172,3 +172,27 @@ def test_compact_uint8_training_data_trains_exactly_like_floats():
         weights.append(trainer.model.state_dict())
     for key in weights[0]:
         assert torch.equal(weights[0][key], weights[1][key])
+
+
+def test_npz_factors_are_kept_with_their_names_and_score_a_model(tmp_path):
+    from models.config import ModelConfig
+    from models.metrics import model_codes
+    from models.vae import VAE
+
+    rng = np.random.default_rng(0)
+    factors = np.stack([rng.integers(0, 3, 60), rng.integers(0, 5, 60)], axis=1)
+    x = (factors[:, :1, None] * 40 + factors[:, 1:, None] * 10 + np.zeros((60, 8, 8))).astype(np.uint8)
+    np.savez(tmp_path / "f.npz", x=x, factors=factors, factor_names=np.array(["colour", "size"]))
+    data, report = import_path(tmp_path / "f.npz")
+    assert data.factor_names == ("colour", "size") and "2 ground-truth factors: colour, size" in report.text()
+    both = torch.cat([data.test_factors, data.train_factors]).numpy()
+    assert sorted(map(tuple, both.astype(int))) == sorted(map(tuple, factors))  # split with the images
+    codes, classes = model_codes(VAE(ModelConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dim=8)), data, 60)
+    assert codes.shape == (60, 2) and classes.shape == (60, 2)
+    # factors that do not fit are left out, with the reason; the images still load
+    np.savez(tmp_path / "g.npz", x=x, factors=factors[:10], factor_names=np.array(["a"]))
+    data, report = import_path(tmp_path / "g.npz")
+    assert data.train_factors is None and "factors ignored" in report.text()
+    np.savez(tmp_path / "h.npz", x=x, factors=factors, factor_names=np.array(["only one"]))
+    data, report = import_path(tmp_path / "h.npz")
+    assert data.factor_names == ("factor 0", "factor 1") and "1 factor_names for 2 factors" in report.text()

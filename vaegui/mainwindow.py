@@ -20,6 +20,7 @@ from vaegui.modelfiles import ModelFiles
 from vaegui.panels.activity import ActivityPanel
 from vaegui.panels.analogies import AnalogiesPanel
 from vaegui.panels.browser import BrowserPanel
+from vaegui.panels.disentangle import DisentanglementPanel
 from vaegui.panels.interpolation import InterpolationPanel
 from vaegui.panels.latentmap import LatentMapPanel
 from vaegui.panels.manifold import ManifoldPanel
@@ -107,12 +108,13 @@ class MainWindow(QMainWindow):
         self.analogies, self.activity = AnalogiesPanel(h, s), ActivityPanel(h)
         self.latent_map = LatentMapPanel(h, s, lambda: (self.manifold.dims() if h.latent_dim > 2 else (0, 1),
                                                         self.manifold.grid_spin.value()))
+        self.disentanglement = DisentanglementPanel(h, self.run.history, s)
         self.tabs = QTabWidget()
         for panel, name in ((self.data_panel, "Data"), (self.browser, "Browse"), (self.latent_map, "Latent map"),
                             (self.manifold, "Manifold"),
                             (self.traversal, "Traversal"), (self.interpolation, "Interpolation"),
                             (self.samples, "Samples"), (self.analogies, "Analogies"),
-                            (self.activity, "Latent activity")):
+                            (self.activity, "Latent activity"), (self.disentanglement, "Disentanglement")):
             self.tabs.addTab(panel, name)
             if hasattr(panel, "exported"):
                 panel.exported.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
@@ -158,6 +160,9 @@ class MainWindow(QMainWindow):
         self.latent_map.traverse_from.connect(self._traverse_from)
         self.latent_map.interpolation_end.connect(self._map_endpoint)
         self.run.events.epoch.connect(lambda _end: self.latent_map.refresh_live())
+        self.run.events.epoch.connect(self.disentanglement.epoch_ended)
+        self.run.events.reset.connect(self.disentanglement.reset)
+        self.run.events.truncated.connect(lambda _step: self.disentanglement.refresh())
 
     def _restore_layout(self) -> None:
         geometry, state = self.settings.value("window/geometry"), self.settings.value("window/state")
@@ -259,6 +264,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Stopping training…")
         self.controller.shutdown()
         self.latent_map.wait()
+        self.disentanglement.wait()
+        self.disentanglement.save_settings()
         self.training.close()
         self.form.save_settings()
         self.settings.setValue("window/geometry", self.saveGeometry())
