@@ -10,7 +10,6 @@ DCI's importance matrix; rows may be sorted by each latent's KL, as in the trave
 from __future__ import annotations
 
 import copy
-import time
 
 import numpy as np
 import pyqtgraph as pg
@@ -31,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from models.metrics import SCORE_TITLES, MetricsStopped, epoch_scores
 from models.run import MetricHistory
-from vaegui.tasks import BackgroundTask, eta_text
+from vaegui.tasks import BackgroundTask, TaskSlot
 
 #: score → what it measures (the tooltips)
 DEFINITIONS = {
@@ -87,7 +86,6 @@ class DisentanglementPanel(QWidget):
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.handle, self.history, self.settings = handle, history, settings
-        self.task: BackgroundTask | None = None
         #: the scores shown (``models.metrics.epoch_scores``' keys) and where they came from
         self.scores: dict = {}
         self.source = ""
@@ -172,6 +170,8 @@ class DisentanglementPanel(QWidget):
         layout.addWidget(self.caption)
         layout.addWidget(self.graphics, 1)
 
+        self.slot = TaskSlot(self, self.progress, self.cancel_button, (MetricsStopped,), self._done, self._failed,
+                             self._sync_controls)
         self.compute_button.clicked.connect(self.compute)
         self.cancel_button.clicked.connect(self.cancel)
         self.sort_check.toggled.connect(lambda _on: self._draw_matrices())
@@ -288,55 +288,26 @@ class DisentanglementPanel(QWidget):
                 scores.update(factorvae=fv["eval_accuracy"], betavae=bv["eval_accuracy"])
             return epoch, scores
 
-        task = BackgroundTask(job, cancel_errors=(MetricsStopped,), parent=self)
-        task.progressed.connect(self._progressed)
-        task.succeeded.connect(self._done)
-        task.failed.connect(self._failed)
-        task.cancelled.connect(self._ended)
-        task.finished.connect(task.deleteLater)
-        self.task = task
-        self.cancel_button.setEnabled(True)
-        self.progress.setValue(0)
-        self.progress.setFormat("encoding…")
+        self.slot.start(job, "encoding…")
         self._sync_controls()
-        task.start()
+
+    @property
+    def task(self) -> BackgroundTask | None:
+        """The computation running now, or None."""
+        return self.slot.task
 
     def cancel(self) -> None:
         """Stop the computation; the scores shown stay (the thread stops at its next check)."""
-        task, self.task = self.task, None
-        if task is None:
-            return
-        task.cancel()
-        for signal in (task.progressed, task.succeeded, task.failed, task.cancelled):
-            signal.disconnect()
-        self.progress.setValue(0)
-        self.progress.setFormat("cancelled")
-        self._ended()
+        self.slot.cancel("cancelled")
+        self._sync_controls()
 
     def wait(self, ms: int = 10_000) -> None:
         """Cancel and wait for a running computation (closing the window)."""
-        task = self.task
-        self.cancel()
-        for t in self.findChildren(BackgroundTask):
-            t.cancel()
-            t.wait(ms)
-        if task is not None:
-            task.wait(ms)
-
-    def _progressed(self, fraction: float, text: str) -> None:
-        if self.task is not None:
-            self.progress.setValue(int(1000 * fraction))
-            self.progress.setFormat(text + eta_text(fraction, time.perf_counter() - self.task.started_at))
-
-    def _ended(self) -> None:
-        self.task = None
-        self.cancel_button.setEnabled(False)
-        self._sync_controls()
+        self.slot.wait(ms)
 
     def _failed(self, message: str, _details: str) -> None:
         self.progress.setFormat("failed")
         self.caption.setText(f"The scores could not be computed: {message}")
-        self._ended()
 
     def _done(self, result) -> None:
         epoch, scores = result
@@ -344,7 +315,6 @@ class DisentanglementPanel(QWidget):
         self.scores, self.source = scores, f"computed after epoch {epoch}" if epoch else "computed"
         self.progress.setValue(1000)
         self.progress.setFormat(f"done in {scores['seconds']:.1f} s")
-        self._ended()
         self._show()
 
     # -- drawing ----------------------------------------------------------------------------------

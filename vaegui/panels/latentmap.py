@@ -5,7 +5,6 @@ model's map beside the first, and exports (PNG, CSV, NPZ, TensorBoard Projector)
 from __future__ import annotations
 
 import copy
-import time
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,7 @@ from models.embedding import PROJECTIONS, LatentMap, MapRequest, MapStopped, bui
 from vaegui.mapexport import MapExport
 from vaegui.mapview import MapPlot, colour_codes
 from vaegui.panels.attributes import AttributePanel
-from vaegui.tasks import BackgroundTask, eta_text
+from vaegui.tasks import BackgroundTask, TaskSlot
 from vaegui.widgets import ImageGridView, show_message
 
 
@@ -61,7 +60,6 @@ class LatentMapPanel(QWidget):
         self.other: LatentMap | None = None
         self.other_model = None
         self.other_name = ""
-        self.task: BackgroundTask | None = None
         self.selection: np.ndarray | None = None
         self.chosen_index: int | None = None
         self.chosen_z: torch.Tensor | None = None
@@ -224,6 +222,8 @@ class LatentMapPanel(QWidget):
 
         self.update_button.clicked.connect(self.update_map)
         self.cancel_button.clicked.connect(self.cancel)
+        self.slot = TaskSlot(self, self.progress, self.cancel_button, (MapStopped,), self._done, self._failed,
+                             self._task_ended)
         QShortcut(QKeySequence("F5"), self, self.update_map, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.projection_combo.currentIndexChanged.connect(self._projection_changed)
         for w in (self.colour_combo,):
@@ -324,7 +324,12 @@ class LatentMapPanel(QWidget):
     # -- computing --------------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return self.task is not None
+        return self.slot.task is not None
+
+    @property
+    def task(self) -> BackgroundTask | None:
+        """The computation running now, or None."""
+        return self.slot.task
 
     def update_map(self) -> None:
         """Encode and project with the newest weights, off the GUI thread (F5)."""
@@ -355,54 +360,19 @@ class LatentMapPanel(QWidget):
                                    stopped=stopped)
             return first, second, version
 
-        self._start(job)
-
-    def _start(self, job) -> None:
-        task = BackgroundTask(job, cancel_errors=(MapStopped,), parent=self)
-        task.progressed.connect(self._progressed)
-        task.succeeded.connect(self._done)
-        task.failed.connect(self._failed)
-        task.cancelled.connect(self._task_ended)
-        task.finished.connect(task.deleteLater)
-        self.task = task
-        self.cancel_button.setEnabled(True)
-        self.progress.setValue(0)
-        self.progress.setFormat("starting…")
-        task.start()
+        self.slot.start(job)
 
     def cancel(self) -> None:
         """Stop the computation: the previous map stays, at once (the thread stops at its
         next check: between chunks of the encoding, every 10 t-SNE iterations)."""
-        task, self.task = self.task, None
-        if task is None:
-            return
-        task.cancel()
-        for signal in (task.progressed, task.succeeded, task.failed, task.cancelled):
-            signal.disconnect()  # its finished → deleteLater stays connected
-        self._pending = False
-        self.cancel_button.setEnabled(False)
-        self.progress.setValue(0)
-        self.progress.setFormat("cancelled: the previous map stays")
+        if self.slot.cancel("cancelled: the previous map stays"):
+            self._pending = False
 
     def wait(self, ms: int = 10_000) -> None:
         """Cancel and wait for any running computation (closing the window)."""
-        task = self.task
-        self.cancel()
-        for t in self.findChildren(BackgroundTask):
-            t.cancel()
-            t.wait(ms)
-        if task is not None:
-            task.wait(ms)
-
-    def _progressed(self, fraction: float, text: str) -> None:
-        if self.task is None:
-            return
-        self.progress.setValue(int(1000 * fraction))
-        self.progress.setFormat(text + eta_text(fraction, time.perf_counter() - self.task.started_at))
+        self.slot.wait(ms)
 
     def _task_ended(self) -> None:
-        self.task = None
-        self.cancel_button.setEnabled(False)
         if self._pending:
             self._pending = False
             self.update_map()
@@ -410,7 +380,6 @@ class LatentMapPanel(QWidget):
     def _failed(self, message: str, _details: str) -> None:
         self.progress.setFormat("failed")
         self.caption.setText(f"The map could not be made: {message}")
-        self._task_ended()
 
     def _done(self, result) -> None:
         first, second, version = result
@@ -428,7 +397,6 @@ class LatentMapPanel(QWidget):
             self.selection = None
         self.redraw(keep_view=same_kind)
         self.attributes.map_changed()
-        self._task_ended()
 
     def refresh_live(self) -> None:
         """At an epoch's end: refresh the map if it is live and shown (or mark it stale).
