@@ -46,10 +46,13 @@ MODEL_OPTIONS = tuple(f.name for f in fields_of(ModelConfig, cli=True))
 _FIELDS = {f.name: f for cls in (ModelConfig, TrainConfig) for f in fields_of(cls, cli=True)}
 
 
-def _add_training_options(p: argparse.ArgumentParser, defaults: bool) -> None:
+def _add_training_options(p: argparse.ArgumentParser, defaults: bool, skip: tuple[str, ...] = ()) -> None:
     """With ``defaults=False`` every option defaults to None, so that a resumed run can
-    tell what the user set from what the checkpoint holds."""
+    tell what the user set from what the checkpoint holds; ``skip``: options a command
+    defines its own way (a sweep's lists of β and seeds)."""
     for name, (default, help_text) in OPTIONS.items():
+        if name in skip:
+            continue
         f = _FIELDS.get(name)
         kwargs = {"type": type(default), "help": help_text, "default": default if defaults else None}
         if f is not None and f.metadata.get("choices"):
@@ -84,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     from vaegui.metricscmd import add_metrics_parser
 
     add_metrics_parser(sub)
+    from vaegui.sweepcmd import add_sweep_parser
+
+    add_sweep_parser(sub)
     bench = sub.add_parser("bench", help="training throughput against a plain per-item DataLoader loop")
     _add_training_options(bench, defaults=True)
     bench.add_argument("--seeds", type=int, default=3, help="seeds per loop (default 3)")
@@ -339,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
         from vaegui.metricscmd import cmd_metrics
 
         return cmd_metrics(args)
+    if args.command == "sweep":
+        from vaegui.sweepcmd import cmd_sweep
+
+        return cmd_sweep(args)
     if args.command in ("export", "animate"):
         from vaegui import figcmd
 

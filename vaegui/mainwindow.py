@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         for panel in (self.traversal, self.interpolation, self.samples, self.manifold):
             panel.checkpoint_folder = self._checkpoint_folder
         self.exports = ExportActions(self.ctx, self.tabs, self.plots, self.figures)
+        self.sweep_dialog = None
         self.setAcceptDrops(True)  # a PNG exported by vaegui, dropped anywhere, restores its latents
         self.statusBar().addPermanentWidget(self.training.autosave_label)
         self.statusBar().addPermanentWidget(self.training.device_label)
@@ -253,6 +254,16 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.figures.open_figure(paths[0])
 
+    def open_sweep(self):
+        """Training ▸ Sweep…: the β × seeds dialog (one per window, kept while it runs)."""
+        from vaegui.sweepdialog import SweepDialog
+
+        if self.sweep_dialog is None:
+            self.sweep_dialog = SweepDialog(self.form, self.files.open_model, self.settings, self)
+        self.sweep_dialog.show()
+        self.sweep_dialog.raise_()
+        return self.sweep_dialog
+
     # -- closing -----------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
         """Ask about running training or unsaved work (when ``ask_on_close``), stop the
@@ -265,6 +276,8 @@ class MainWindow(QMainWindow):
         self.controller.shutdown()
         self.latent_map.wait()
         self.disentanglement.wait()
+        if self.sweep_dialog is not None:
+            self.sweep_dialog.cancel(wait=True)
         self.disentanglement.save_settings()
         self.training.close()
         self.form.save_settings()

@@ -62,11 +62,15 @@ def build_menus(window) -> None:
     w.continue_action = _action(w, m, "Continue", training.continue_training, "Ctrl+Shift+Return")
     w.pause_action = _action(w, m, "Pause / Resume", training.toggle_pause, "Ctrl+P")
     w.stop_action = _action(w, m, "Stop", training.stop_training, "Ctrl+.")
+    m.addSeparator()
+    _action(w, m, "Sweep β × seeds…", w.open_sweep, "Ctrl+Shift+W",
+            "Train a grid of β and seeds one after another: a table and the ELBO / MIG trade-off")
     m = bar.addMenu("&View")
     m.addAction(w.form_dock.toggleViewAction())
     m.addAction(w.plots_dock.toggleViewAction())
     for i in range(w.tabs.count()):
-        _action(w, m, w.tabs.tabText(i), lambda _checked=False, i=i: w.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+        _action(w, m, w.tabs.tabText(i), lambda _checked=False, i=i: w.tabs.setCurrentIndex(i),
+                f"Ctrl+{(i + 1) % 10}" if i < 10 else None)
     _action(w, m, "New samples", w.samples.new_samples, "Ctrl+R")
     m = bar.addMenu("&Help")
     _action(w, m, "About vaegui", lambda: show_message(
