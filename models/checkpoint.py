@@ -337,7 +337,7 @@ def check_info(info: dict) -> None:
                     raise TypeError(f"{name} is not an object")
                 _numbers(list(value.values()), name)
             else:
-                _number(value, f"history.{name}", none=name in ("test_nll_iw", "test_iw_gap"))
+                _number(value, f"history.{name}", none=name in ("test_nll_iw", "test_iw_gap", "test_error"))
     metrics = info.get("step_metrics", {})
     lengths = set()
     for key, values in metrics.items():

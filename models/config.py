@@ -146,7 +146,9 @@ class _JsonConfig:
         return cls.from_dict(data)
 
 
-MODELS = {"vae": "VAE", "ae": "plain autoencoder", "cvae": "conditional VAE"}
+MODELS = {"vae": "VAE", "ae": "plain autoencoder", "cvae": "conditional VAE", "m2": "semi-supervised VAE (M2)"}
+#: the models whose decoder takes a label y
+CONDITIONAL_MODELS = ("cvae", "m2")
 ARCHS = {"mlp": "MLP", "conv": "convolutional"}
 CONV_SIZES = (28, 32, 64)
 PRECISIONS = {"auto": "auto", "fp32": "float32", "bf16": "bfloat16 matmuls"}
@@ -166,14 +168,16 @@ class ModelConfig(_JsonConfig):
         hidden_dim: width of the hidden layer (MLP) or of the fully connected layer
             after the convolutions (conv).
         model: ``"vae"``; ``"ae"``, a deterministic autoencoder (for comparing its latents with
-            a VAE's); or ``"cvae"``, a conditional VAE p(x|y, z) (Sohn et al. 2015).
+            a VAE's); ``"cvae"``, a conditional VAE p(x|y, z) (Sohn et al. 2015); or ``"m2"``,
+            the semi-supervised VAE of Kingma, Rezende, Mohamed & Welling 2014 (a classifier
+            q(y|x), q(z|x, y) and p(x|y, z), trained on a few labels and many unlabelled images).
         arch: ``"mlp"`` or ``"conv"`` (stride-2 4×4 convolutions as in the β-VAE papers;
             28×28, 32×32 or 64×64 images with any channel count).
         likelihood: ``"bernoulli"``, ``"cbernoulli"``, ``"gaussian"`` or
             ``"gaussian-learned"`` (see :mod:`models.likelihoods`).
         sigma: the fixed σ of ``"gaussian"``, in pixel units.
         var_floor: the variance floor of ``"gaussian-learned"``.
-        n_classes: label count for ``"cvae"`` (set from the dataset).
+        n_classes: label count for ``"cvae"`` and ``"m2"`` (set from the dataset).
 
     Raises:
         ValueError: on a latent size outside 2..64, a non-positive width or shape, an
@@ -212,8 +216,8 @@ class ModelConfig(_JsonConfig):
         if len(self.input_shape) != 3 or min(self.input_shape) < 1:
             raise ValueError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
         _check_metadata(self)
-        if self.model == "cvae" and int(self.n_classes) < 2:
-            raise ValueError("a conditional VAE needs a labelled dataset (n_classes >= 2)")
+        if self.model in CONDITIONAL_MODELS and int(self.n_classes) < 2:
+            raise ValueError(f"a {MODELS[self.model]} needs a labelled dataset (n_classes >= 2)")
         _, height, width = self.input_shape
         if self.arch == "conv" and (height != width or height not in CONV_SIZES):
             raise ValueError(
@@ -225,6 +229,11 @@ class ModelConfig(_JsonConfig):
     def input_dim(self) -> int:
         c, h, w = self.input_shape
         return c * h * w
+
+    @property
+    def conditional(self) -> bool:
+        """True when the decoder takes a label y (the conditional VAE and M2)."""
+        return self.model in CONDITIONAL_MODELS
 
     @property
     def has_prior(self) -> bool:
@@ -271,6 +280,10 @@ class TrainConfig(_JsonConfig):
             ``capacity_steps`` steps (``"capacity"``).
         dip_lambda: λ_od of DIP-VAE (λ_d = 10 λ_od for DIP-VAE-I, λ_od for -II).
         disc_width: units of each of the FactorVAE discriminator's 6 layers.
+        labels_per_class: M2: the labelled training images of each class (a seeded draw; 0:
+            every training image is labelled); the others train through the unlabelled bound.
+        alpha: M2: the weight of the classification term as a fraction of the training images N
+            (Kingma et al. 2014, eq. 9, use α = 0.1·N).
         metrics: disentanglement scores at each epoch end on a dataset with ground-truth
             factors (:func:`models.metrics.epoch_scores`): ``"off"``, ``"fast"`` (MIG and
             SAP) or ``"all"`` (and DCI, minutes per epoch on a CPU).
@@ -328,6 +341,12 @@ class TrainConfig(_JsonConfig):
     disc_width: int = option(
         1000, "FactorVAE: units of each of the discriminator's 6 layers", label="Discriminator width",
         range=(8, 4096), resume="fixed", form=False)
+    labels_per_class: int = option(
+        10, "semi-supervised VAE (M2): labelled training images of each class (0: all)", label="M2 labels",
+        unit="per class", range=(0, 1_000_000), special="all", resume="fixed")
+    alpha: float = option(
+        0.1, "semi-supervised VAE (M2): weight of the classification term, as a fraction of the training images "
+        "(Kingma et al. 2014 use 0.1)", label="M2 α / N", range=(0.0, 1000.0), step=0.05, decimals=3)
     metrics: str = option(
         "off", "disentanglement scores against the dataset's ground-truth factors at each epoch end: MIG and SAP "
         "(seconds), or also DCI (minutes)", label="Disentanglement", choices=EPOCH_METRICS)

@@ -162,7 +162,7 @@ def encode_split(
     if tuple(images.shape[1:]) != want:
         raise ValueError(f"the model takes {want} images, the dataset has {tuple(images.shape[1:])}")
     device = next(model.parameters()).device
-    conditional = model.config.model == "cvae"
+    conditional = model.config.conditional
     gen = torch.Generator(device=device).manual_seed(int(seed))
     n, d = len(images), model.latent_dim
     mu = np.empty((n, d), dtype=np.float32)

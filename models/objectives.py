@@ -132,6 +132,7 @@ def objective_terms(
     * ``penalty``: an objective of the β family other than ``"beta"`` replaces the loss
       (:class:`models.penalties.Penalty`) and reports its own terms in ``extra``.
     * For the plain autoencoder z = mu, ``kl`` = 0 and every term is the reconstruction.
+    * For M2 without labels, the unlabelled bound U(x) (:func:`models.semisupervised.unlabelled_terms`).
 
     ``autocast``: run the network in bfloat16 (the likelihood and the KL stay float32).
 
@@ -139,6 +140,11 @@ def objective_terms(
         ValueError: for an objective of the β family on the plain autoencoder.
     """
     device_type = x.device.type
+    if model.config.model == "m2" and y is None:  # M2 on unlabelled images: U(x), every class decoded
+        from models.semisupervised import unlabelled_terms
+
+        recon, kl, neg, loss, kl_d, _ = unlabelled_terms(model, x, generator, kl_weight, autocast)
+        return ELBOTerms(recon=recon, kl=kl, neg_elbo=neg, loss=loss, kl_per_dim=kl_d)
     with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
         mu, logvar = model.encode(x, y)
         z = model.reparameterize(mu, logvar, generator)

@@ -54,6 +54,7 @@ TERM_TITLES = {
     "dim_kl": "dimension-wise KL",
     "dip": "DIP penalty",
     "disc_accuracy": "discriminator accuracy",
+    "classification": "classification −log q(y|x)",
 }
 
 #: λ_d / λ_od of DIP-VAE-I and -II (disentanglement_lib's ``lambda_d_factor``)

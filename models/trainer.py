@@ -21,6 +21,7 @@ from models.evaluation import EvaluationStopped, evaluate
 from models.metrics import MetricsStopped, epoch_scores
 from models.objectives import objective_terms
 from models.penalties import OBJECTIVE_TERMS, Penalty, TCDiscriminator, capacity
+from models.semisupervised import classification_error, labelled_subset, labelled_terms
 from models.vae import VAE
 
 
@@ -133,6 +134,7 @@ class EpochEnd:
     counts as inactive (collapsed). ``train_terms`` are the epoch means of the objective's
     own terms (:data:`models.penalties.OBJECTIVE_TERMS`: β-TCVAE's MI, TC and dimension-wise
     KL, FactorVAE's TC and discriminator accuracy, the capacity C, the DIP penalty).
+    ``test_error`` is M2's classification error on the test split (None for other models).
     ``disentanglement`` holds the scores of :func:`models.metrics.epoch_scores` when
     ``TrainConfig.metrics`` asks for them (empty otherwise).
     """
@@ -153,6 +155,7 @@ class EpochEnd:
     active_dims: int = 0
     kl_per_dim: list[float] = field(default_factory=list)
     train_terms: dict[str, float] = field(default_factory=dict)
+    test_error: float | None = None
     disentanglement: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -170,6 +173,14 @@ class TrainingDone:
     epochs_completed: int
     step: int
     history: list[EpochEnd] = field(default_factory=list)
+
+
+def _check_m2(cfg: TrainConfig) -> None:
+    """M2 trains on its own bound: the settings that change the objective elsewhere do not apply."""
+    for wrong, why in ((cfg.objective != "beta", "an objective of the β family"), (cfg.iw_k > 1, "the IWAE bound"),
+                       (cfg.eval_iw > 0, "the importance-sampled log p(x)"), (cfg.free_bits > 0, "free bits")):
+        if wrong:
+            raise ValueError(f"the semi-supervised VAE (M2) trains on its own bound, without {why}")
 
 
 #: nats: a latent dimension whose test-mean KL is below this counts as inactive
@@ -249,13 +260,21 @@ class Trainer:
         else:
             self.train_x = dataset.train_x.to(self.device)
         self.test_x = dataset.test_x.to(self.device)
-        conditional = model_config.model == "cvae"
-        if conditional and int(dataset.train_y.max()) >= model_config.n_classes:
+        if model_config.conditional and int(dataset.train_y.max()) >= model_config.n_classes:
             raise ValueError(
                 f"labels reach {int(dataset.train_y.max())} but the model has {model_config.n_classes} classes"
             )
+        conditional = model_config.model == "cvae"  # M2 sees labels only through its labelled subset
         self.train_y = dataset.train_y.to(self.device) if conditional else None
         self.test_y = dataset.test_y.to(self.device) if conditional else None
+        self.semi_supervised = model_config.model == "m2"
+        if self.semi_supervised:
+            _check_m2(train_config)
+            #: M2's labelled training images (indices into the training split) and every label
+            self.labelled = labelled_subset(dataset.train_y, train_config.labels_per_class,
+                                            train_config.seed).to(self.device)
+            self.train_labels = dataset.train_y.to(self.device)
+            self.term_keys = ("classification",)
         self.epoch = 0
         self.step = 0
         self.version = 0
@@ -384,6 +403,10 @@ class Trainer:
                     iw_k=cfg.iw_k, autocast=self.mixed_precision, penalty=self.penalty(),
                 )
                 loss = terms.loss.mean()
+                if self.semi_supervised:
+                    ce = self._m2_labelled_loss(len(idx))
+                    loss = loss + ce[0]
+                    terms.extra["classification"] = ce[1]
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 # the loss and every gradient are checked before the update, in one host sync
@@ -448,6 +471,8 @@ class Trainer:
                 active_dims=sum(v >= ACTIVE_KL for v in test["kl_per_dim"]) if not self.model.is_autoencoder else 0,
                 kl_per_dim=test["kl_per_dim"],
                 train_terms={k: s[3 + i] / spe for i, k in enumerate(self.term_keys)},
+                test_error=(classification_error(self.model, self.test_x, self.dataset.test_y)
+                            if self.semi_supervised else None),
                 disentanglement=scores,
             )
             self.epoch = epoch
@@ -551,6 +576,19 @@ class Trainer:
         sums = [float(v) for v in pos["epoch_sums"]][: 3 + len(self.term_keys)]
         self._epoch_sums = sums + [0.0] * (3 + len(self.term_keys) - len(sums))
         self.history = [EpochEnd(**e) for e in info.get("history", [])]
+
+    def _m2_labelled_loss(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """M2's labelled part of a step: a batch of labelled images drawn with replacement, their
+        mean L(x, y) plus the classification term weighted α·N / N_labelled per image (so each
+        labelled image's −log q(y|x) counts as in eq. 9 of Kingma et al. 2014), and the mean
+        −log q(y|x) in nats."""
+        n_l = len(self.labelled)
+        pick = self.labelled[torch.randint(n_l, (min(batch, n_l),), generator=self.generator, device=self.device)]
+        xl = as_float(self.train_x[pick.cpu()].to(self.device)) if self.streamed else as_float(self.train_x[pick])
+        loss_l, ce = labelled_terms(self.model, xl, self.train_labels[pick], self.generator, self.kl_weight(),
+                                    self.mixed_precision)
+        weight = self.config.alpha * len(self.train_x) / n_l
+        return loss_l.mean() + weight * ce.mean(), ce.mean().detach()
 
     def _load_discriminator(self, tensors: dict[str, torch.Tensor], untrained: bool) -> None:
         """FactorVAE's discriminator and its Adam state from :meth:`export_state`'s tensors."""

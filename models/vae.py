@@ -26,7 +26,9 @@ class VAE(nn.Module):
     """Encoder q(z|x[, y]) = N(mu, diag(exp(logvar))), decoder p(x|z[, y]), prior N(0, I).
 
     For ``model="ae"`` the encoder gives a code z = mu and no variance; for
-    ``model="cvae"`` a one-hot label y enters the encoder and the decoder.
+    ``model="cvae"`` a one-hot label y enters the encoder and the decoder; ``model="m2"``
+    adds the classifier q(y|x) (Kingma et al. 2014, M2), whose most likely label stands in
+    for y where none is given to :meth:`encode` or :meth:`forward`.
 
     Args:
         config: the :class:`~models.config.ModelConfig`.
@@ -38,7 +40,7 @@ class VAE(nn.Module):
         self.likelihood = make_likelihood(config.likelihood, config.sigma, config.var_floor)
         c, size, _ = config.input_shape
         h, d = config.hidden_dim, config.latent_dim
-        k = config.n_classes if config.model == "cvae" else 0
+        k = config.n_classes if config.conditional else 0
         out_c = c * self.likelihood.params_per_pixel
         self.n_classes = k
         # Modules are created in forward order (encoder, heads, decoder), as in
@@ -72,6 +74,8 @@ class VAE(nn.Module):
                 if i + 1 < len(rev):
                     layers.append(nn.ReLU())
             self.dec_conv = nn.Sequential(*layers)
+        if config.model == "m2":  # q(y|x), made last so the other modules' initial weights stay as in the CVAE
+            self.classifier = nn.Sequential(nn.Linear(config.input_dim, h), nn.ReLU(), nn.Linear(h, k))
 
     def _heads(self, h: int, d: int) -> None:
         self.enc_mu = nn.Linear(h, d)
@@ -99,12 +103,27 @@ class VAE(nn.Module):
             raise ValueError(f"{batch} inputs but {y.shape[0]} labels")
         return F.one_hot(y, self.n_classes).float()
 
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """q(y|x) of M2 as logits ``(B, K)`` for images ``(B, C, H, W)`` in [0, 1].
+
+        Raises:
+            ValueError: for a model without a classifier.
+        """
+        if self.config.model != "m2":
+            raise ValueError(f"a {self.config.describe()} has no classifier q(y|x)")
+        return self.classifier(x.flatten(1))
+
+    def _label_or_guess(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
+        if y is None and self.config.model == "m2":
+            return self.classify(x).argmax(1)
+        return y
+
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Posterior parameters of q(z|x[, y]).
 
         Args:
             x: images ``(B, C, H, W)``, pixels in [0, 1].
-            y: labels ``(B,)`` (conditional VAE only).
+            y: labels ``(B,)`` (conditional VAE; for M2 the classifier's most likely label when None).
 
         Returns:
             ``(mu, logvar)``, each ``(B, D)``; ``logvar`` is None for the autoencoder.
@@ -118,6 +137,7 @@ class VAE(nn.Module):
                 f"expected images of shape (B, {', '.join(map(str, self.config.input_shape))}), "
                 f"got {tuple(x.shape)}"
             )
+        y = self._label_or_guess(x, y)
         feats = x.flatten(1) if self.config.arch == "mlp" else self.enc_conv(x).flatten(1)
         onehot = self._onehot(y, x.shape[0], x.device)
         if onehot is not None:
@@ -166,6 +186,7 @@ class VAE(nn.Module):
         self, x: torch.Tensor, generator: torch.Generator | None = None, y: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """One reparameterized pass: ``(decoder output (B, C*P, H, W), mu (B, D), logvar (B, D) or None)``."""
+        y = self._label_or_guess(x, y)
         mu, logvar = self.encode(x, y)
         z = self.reparameterize(mu, logvar, generator)
         return self.decode_params(z, y), mu, logvar

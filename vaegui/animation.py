@@ -137,7 +137,7 @@ def training_frames(sources: Sequence[str | os.PathLike[str]], what: str, rows: 
                              f"{first[0]} and {first[1]}: animate checkpoints of one run")
         model = VAE(cfg).eval()
         model.load_state_dict(ckpt.weights)
-        labels = torch.zeros(1, dtype=torch.long) if cfg.model == "cvae" else None
+        labels = torch.zeros(1, dtype=torch.long) if cfg.conditional else None
 
         def decode(z: torch.Tensor, model=model, labels=labels) -> np.ndarray:
             with torch.inference_mode():

@@ -11,7 +11,7 @@ import json
 import statistics
 import sys
 
-from models.config import ModelConfig, TrainConfig, fields_of
+from models.config import CONDITIONAL_MODELS, ModelConfig, TrainConfig, fields_of
 from models.data import DATASETS
 
 
@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--models", action="store_true",
                        help="instead: the model table (model × likelihood → test -ELBO, IS -log p(x), KL, ...)")
     bench.add_argument("--iw-images", type=int, default=200, help="test images of the table's IS estimate")
+    bench.add_argument("--m2", action="store_true",
+                       help="instead: the semi-supervised M2's test error per epoch beside its classifier trained "
+                            "on the same labels alone (--labels-per-class)")
     return parser
 
 
@@ -119,8 +122,8 @@ def _configs(args, checkpoint=None):
     try:
         if checkpoint is None:
             model_kind = model_given.get("model", OPTIONS["model"][0])
-            model = ModelConfig(input_shape=data.image_shape,
-                                n_classes=len(data.class_names) if model_kind == "cvae" else 0, **model_given)
+            n_classes = len(data.class_names) if model_kind in CONDITIONAL_MODELS else 0
+            model = ModelConfig(input_shape=data.image_shape, n_classes=n_classes, **model_given)
             return data, model, TrainConfig(**train_given)
         model = dataclasses.replace(checkpoint.model_config, **model_given)
         train = dataclasses.replace(checkpoint.train_config, **train_given)
@@ -231,6 +234,7 @@ def cmd_train(args) -> int:
                     f"{event.samples_per_s:>9,.0f} samples/s"
                     + (f"  -log p(x) {event.test_nll_iw:8.2f} (IS, k={train_cfg.eval_iw})"
                        if event.test_nll_iw is not None else "")
+                    + (f"  test error {100 * event.test_error:.2f}%" if event.test_error is not None else "")
                     + "".join(f"  {TERM_TITLES[k]} {v:.3f}" for k, v in event.train_terms.items())
                     + "".join(f"  {SCORE_TITLES[k]} {event.disentanglement[k]:.3f}" for k in SCORE_TITLES
                               if k in event.disentanglement),
@@ -251,6 +255,29 @@ def cmd_train(args) -> int:
             print(f"vaegui train: {exc}", file=sys.stderr)
             return status or 1
     return status
+
+
+def cmd_m2(data, model_cfg, train_cfg) -> int:
+    """``vaegui bench --m2``: M2 (Kingma et al. 2014) against its classifier on the labels alone."""
+    import dataclasses
+
+    from models.semisupervised import supervised_baseline
+    from models.trainer import EpochEnd, Trainer
+
+    model_cfg = dataclasses.replace(model_cfg, model="m2", n_classes=len(data.class_names))
+    trainer = Trainer(model_cfg, train_cfg, data)
+    n_l = len(trainer.labelled)
+    print(f"# {data.title}: {len(data.train_x)} train / {len(data.test_x)} test, {n_l} labelled "
+          f"({train_cfg.labels_per_class} per class); {model_cfg.describe()}; alpha/N {train_cfg.alpha:g}; "
+          f"{train_cfg.epochs} epochs, batch {train_cfg.batch_size}, Adam {train_cfg.lr:g}, seed {train_cfg.seed}")
+    for event in trainer.run():
+        if isinstance(event, EpochEnd):
+            print(f"epoch {event.epoch:>3}  M2 test error {100 * event.test_error:6.2f}%  test -ELBO "
+                  f"{event.test_neg_elbo:8.2f} nats  {event.seconds:6.1f} s", flush=True)
+    baseline = supervised_baseline(model_cfg, train_cfg, data, trainer.step)
+    print(f"M2 test error {100 * trainer.history[-1].test_error:.2f}%; the same classifier on the {n_l} labels "
+          f"alone ({trainer.step} steps): {100 * baseline:.2f}%")
+    return 0
 
 
 def cmd_models(args, data, model_cfg, train_cfg) -> int:
@@ -286,6 +313,8 @@ def cmd_bench(args) -> int:
     data, model_cfg, train_cfg = _configs(args)
     if args.models:
         return cmd_models(args, data, model_cfg, train_cfg)
+    if args.m2:
+        return cmd_m2(data, model_cfg, train_cfg)
     seeds = tuple(range(args.seeds))
     print(f"# {data.title}, {model_cfg.input_dim}-{model_cfg.hidden_dim}-{model_cfg.latent_dim} MLP VAE, "
           f"batch {train_cfg.batch_size}, Adam {train_cfg.lr:g}, {train_cfg.epochs} epochs, seeds {list(seeds)}")

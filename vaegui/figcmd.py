@@ -75,7 +75,7 @@ class _Loaded:
         self.cfg = self.ckpt.model_config
         self.model = VAE(self.cfg).eval()
         self.model.load_state_dict(self.ckpt.weights)
-        self.label = args.label if self.cfg.model == "cvae" else None
+        self.label = args.label if self.cfg.conditional else None
         if self.label is not None and not 0 <= self.label < self.cfg.n_classes:
             raise ValueError(f"--label must lie in 0..{self.cfg.n_classes - 1}")
         history = self.ckpt.info.get("history", [])
@@ -94,7 +94,7 @@ class _Loaded:
 
     def encode(self, images, labels):
         with self.torch.inference_mode():
-            return self.model.encode(images.float(), labels if self.cfg.model == "cvae" else None)[0]
+            return self.model.encode(images.float(), labels if self.cfg.conditional else None)[0]
 
     def order(self) -> list[int]:
         """Dimensions by test KL, largest first (as the traversal panel sorts them)."""

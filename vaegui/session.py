@@ -62,7 +62,7 @@ class ModelHandle(QObject):
     @property
     def conditional(self) -> bool:
         """True for a conditional VAE: decoding needs a label."""
-        return self.model is not None and self.model.config.model == "cvae"
+        return self.model is not None and self.model.config.conditional
 
     @property
     def has_prior(self) -> bool:

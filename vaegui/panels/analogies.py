@@ -36,7 +36,8 @@ class AnalogiesPanel(GridPanel):
 
     def compute_grid(self):
         if not self.handle.conditional:
-            self._why = "Analogies need a conditional VAE: choose Model ▸ conditional VAE and train."
+            self._why = ("Analogies need a model that decodes with a label: choose Model ▸ conditional VAE or "
+                         "semi-supervised VAE (M2) and train.")
             return None
         data = self.handle.dataset
         start = self.index_spin.value()

@@ -536,7 +536,7 @@ class LatentMapPanel(QWidget):
         z = torch.as_tensor(np.asarray(z, dtype=np.float32))
         label = int(m.encoded.labels[i]) if i is not None else 0
         with torch.inference_mode():
-            y_lab = torch.tensor([label]) if model.config.model == "cvae" else None
+            y_lab = torch.tensor([label]) if model.config.conditional else None
             image = model.decode(z[None], y_lab).numpy()
         self.decoded_view.show_grid(image, 1, 1)
         self.chosen_index, self.chosen_z = i, z

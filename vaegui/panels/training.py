@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.config import CONV_SIZES, ModelConfig, TrainConfig, fields_of
+from models.config import CONDITIONAL_MODELS, CONV_SIZES, ModelConfig, TrainConfig, fields_of
 from models.data import DATASETS
 from models.datasets import parse_dataset
 from models.run import Progress
@@ -103,6 +103,12 @@ class TrainingPanel(QWidget):
         train_form.addRow(label(TrainConfig, "capacity_max"), capacity_row)
         self._capacity_row = capacity_row
         train_form.addRow(label(TrainConfig, "dip_lambda"), self.fields["dip_lambda"])
+        m2_row = QHBoxLayout()
+        m2_row.addWidget(self.fields["labels_per_class"], 1)
+        m2_row.addWidget(QLabel("α / N"))
+        m2_row.addWidget(self.fields["alpha"])
+        train_form.addRow(label(TrainConfig, "labels_per_class"), m2_row)
+        self._m2_row = m2_row
         self.train_form = train_form
         for name in ("beta", "lr", "batch_size", "epochs", "seed", "device", "precision", "kl_warmup", "free_bits",
                      "iw_k"):
@@ -224,7 +230,8 @@ class TrainingPanel(QWidget):
     def show_epoch(self, end) -> None:
         """Say how an epoch (:class:`~models.trainer.EpochEnd`) went, below the progress bar."""
         text = (f"Epoch {end.epoch}: test −ELBO {end.test_neg_elbo:.2f} nats per image "
-                f"(reconstruction {end.test_recon:.2f} + KL {end.test_kl:.2f}); {end.samples_per_s:,.0f} samples/s")
+                f"(reconstruction {end.test_recon:.2f} + KL {end.test_kl:.2f}); {end.samples_per_s:,.0f} samples/s"
+                + (f"; test error {100 * end.test_error:.1f}%" if end.test_error is not None else ""))
         self.speed_label.setText(text)
         self.speed_label.setToolTip(text)
 
@@ -265,7 +272,7 @@ class TrainingPanel(QWidget):
         values = {f.name: value(self.fields[f.name]) for f in fields_of(ModelConfig, form=True)}
         n = self._n_classes if n_classes is None else n_classes
         return ModelConfig(input_shape=tuple(input_shape or self._input_shape),
-                           n_classes=n if values["model"] == "cvae" else 0, **values)
+                           n_classes=n if values["model"] in CONDITIONAL_MODELS else 0, **values)
 
     def train_config(self) -> TrainConfig:
         """The form's training settings (every :class:`TrainConfig` field)."""
@@ -277,15 +284,23 @@ class TrainingPanel(QWidget):
         for w in (self.beta_spin, self.warmup_spin, self.free_bits_spin, self.iw_k_spin, self.eval_iw_spin,
                   self.eval_images_spin, self.fields["objective"]):
             w.setEnabled(vae_only)
-        if not vae_only:  # the plain autoencoder has no posterior for the β family's penalties
+        m2 = self.model_combo.currentData() == "m2"
+        if not vae_only or m2:  # no posterior for the β family's penalties / M2 trains on its own bound
             set_value(self.fields["objective"], "beta")
+        self.train_form.setRowVisible(self._m2_row, m2)
+        self.fields["objective"].setEnabled(vae_only and not m2)
+        for w in (self.free_bits_spin, self.eval_iw_spin, self.eval_images_spin):
+            w.setEnabled(vae_only and not m2)
+        if m2:
+            self.free_bits_spin.setValue(0.0)
+            self.eval_iw_spin.setValue(0)
         objective = self.fields["objective"].currentData()
         # only the chosen objective's own settings are shown; the IWAE bound is for the β-VAE objective
         self.train_form.setRowVisible(self._capacity_row, objective == "capacity")
         self.train_form.setRowVisible(self.fields["dip_lambda"], objective in ("dip1", "dip2"))
-        self.iw_k_spin.setEnabled(vae_only and objective == "beta")
+        self.iw_k_spin.setEnabled(vae_only and objective == "beta" and not m2)
         self.beta_spin.setEnabled(vae_only and objective not in ("dip1", "dip2"))
-        if objective != "beta":
+        if objective != "beta" or m2:
             self.iw_k_spin.setValue(1)
         beta_label = self.train_form.labelForField(self.beta_spin)
         if beta_label is not None:
