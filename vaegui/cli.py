@@ -307,7 +307,8 @@ def cmd_models(args, data, model_cfg, train_cfg) -> int:
 
 
 def cmd_bench(args) -> int:
-    """``vaegui bench``: trainer vs a plain DataLoader loop (and ``--gui``: in the window)."""
+    """``vaegui bench``: trainer vs a plain DataLoader loop, each beside the share of the machine's
+    measured GEMM ceiling it reaches (and ``--gui``: in the window)."""
     from models.benchmark import compare
 
     data, model_cfg, train_cfg = _configs(args)
@@ -316,17 +317,38 @@ def cmd_bench(args) -> int:
     if args.m2:
         return cmd_m2(data, model_cfg, train_cfg)
     seeds = tuple(range(args.seeds))
-    print(f"# {data.title}, {model_cfg.input_dim}-{model_cfg.hidden_dim}-{model_cfg.latent_dim} MLP VAE, "
-          f"batch {train_cfg.batch_size}, Adam {train_cfg.lr:g}, {train_cfg.epochs} epochs, seeds {list(seeds)}")
-    pairs = compare(model_cfg, train_cfg, data, seeds)
-    print(f"{'seed':>4}  {'DataLoader samples/s':>20}  {'Trainer samples/s':>17}  {'ratio':>5}  "
-          f"{'DataLoader test -ELBO':>21}  {'Trainer test -ELBO':>18}")
+    import torch
+
+    from models.benchmark import ceiling_share, flops_per_image, gemm_ceiling
+    from models.trainer import resolve_precision, training_device
+
+    device = training_device(train_cfg.device)
+    precision = resolve_precision(train_cfg.precision, device)
+    flops = flops_per_image(model_cfg, train_cfg.batch_size)
+    print(f"# {data.title}, {model_cfg.describe()}, batch {train_cfg.batch_size}, Adam {train_cfg.lr:g}, "
+          f"{train_cfg.epochs} epochs, seeds {list(seeds)}; {flops / 1e6:.2f} MFLOP per image per step "
+          f"(forward + backward, torch.utils.flop_counter); trainer precision {precision}, "
+          f"{torch.get_num_threads()} threads on {device.type}")
+    pairs = []
+    ceilings = {"fp32": [], "bf16": []}
+    for seed in seeds:  # the ceiling is measured between the loops, so it shares the machine's state
+        ceilings["fp32"].append(gemm_ceiling(torch.float32, device=device))
+        if precision == "bf16":
+            ceilings["bf16"].append(gemm_ceiling(torch.bfloat16, device=device))
+        pairs += compare(model_cfg, train_cfg, data, (seed,))
+    ceiling = {k: statistics.median(v) for k, v in ceilings.items() if v}
+    print("# GEMM ceiling (best 2048x2048 matmul): "
+          + ", ".join(f"{k} {v / 1e9:,.1f} GFLOP/s" for k, v in ceiling.items()))
+    print(f"{'seed':>4}  {'DataLoader samples/s':>20}  {'of ceiling':>10}  {'Trainer samples/s':>17}  "
+          f"{'of ceiling':>10}  {'ratio':>5}  {'DataLoader test -ELBO':>21}  {'Trainer test -ELBO':>18}")
     ratios = []
     for seed, (ref, ours) in zip(seeds, pairs):
         ratio = ours.samples_per_s / ref.samples_per_s
         ratios.append(ratio)
-        print(f"{seed:>4}  {ref.samples_per_s:>20,.0f}  {ours.samples_per_s:>17,.0f}  {ratio:>5.2f}  "
-              f"{ref.test_neg_elbo:>21.2f}  {ours.test_neg_elbo:>18.2f}")
+        ref_share = ceiling_share(ref.samples_per_s, flops, ceiling["fp32"])
+        our_share = ceiling_share(ours.samples_per_s, flops, ceiling[precision])
+        print(f"{seed:>4}  {ref.samples_per_s:>20,.0f}  {100 * ref_share:>9.0f}%  {ours.samples_per_s:>17,.0f}  "
+              f"{100 * our_share:>9.0f}%  {ratio:>5.2f}  {ref.test_neg_elbo:>21.2f}  {ours.test_neg_elbo:>18.2f}")
     ref_elbo = statistics.mean(r.test_neg_elbo for r, _ in pairs)
     our_elbo = statistics.mean(o.test_neg_elbo for _, o in pairs)
     print(f"throughput ratio (median over seeds): {statistics.median(ratios):.2f}x  (target >= 1.5x)")

@@ -1,0 +1,36 @@
+"""The benchmark's ceiling: FLOPs per image counted by torch's flop counter, the measured GEMM
+throughput, and 'vaegui bench' printing each loop's share of it."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from models.benchmark import ceiling_share, flops_per_image, gemm_ceiling
+from models.config import ModelConfig
+from vaegui.cli import main
+
+
+def test_flops_per_image_of_the_mlp_and_the_conv_net():
+    # 784-400-20: forward 2·(784·400 + 400·40 + 20·400 + 400·784) FLOPs, backward twice that less
+    # the first layer's input gradient (2·784·400)
+    forward = 2 * (784 * 400 + 400 * 40 + 20 * 400 + 400 * 784)
+    assert flops_per_image(ModelConfig()) == pytest.approx(3 * forward - 2 * 784 * 400)
+    assert flops_per_image(ModelConfig(arch="conv", hidden_dim=256)) == pytest.approx(15.5e6, rel=0.01)
+
+
+def test_the_gemm_ceiling_is_measured_in_each_precision():
+    fp32 = gemm_ceiling(torch.float32, n=256, repeats=2)
+    bf16 = gemm_ceiling(torch.bfloat16, n=256, repeats=2)
+    assert math.isfinite(fp32) and fp32 > 1e8 and math.isfinite(bf16) and bf16 > 0
+    assert ceiling_share(1000.0, 3.28e6, 6.56e9) == pytest.approx(0.5)
+
+
+def test_bench_prints_each_loop_beside_its_share_of_the_ceiling(capsys):
+    assert main(["bench", "--dataset", "digits", "--epochs", "1", "--seeds", "1", "--hidden-dim", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "MFLOP per image per step" in out and "# GEMM ceiling (best 2048x2048 matmul): fp32" in out
+    row = next(line for line in out.splitlines() if line.strip().startswith("0 "))
+    assert row.count("%") == 2
