@@ -34,3 +34,12 @@ def test_bench_prints_each_loop_beside_its_share_of_the_ceiling(capsys):
     assert "MFLOP per image per step" in out and "# GEMM ceiling (best 2048x2048 matmul): fp32" in out
     row = next(line for line in out.splitlines() if line.strip().startswith("0 "))
     assert row.count("%") == 2
+
+
+def test_bench_scale_reports_epoch_time_and_each_process_peak_memory(capsys):
+    assert main(["bench", "--scale", "300", "600", "--hidden-dim", "16", "--latent-dim", "2", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [r[0] for r in rows] == ["300", "600"]
+    assert all(float(r[2].replace(",", "")) > 50 for r in rows)  # peak RSS, MB: torch alone takes more
+    assert "epoch time x" in out

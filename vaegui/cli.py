@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--models", action="store_true",
                        help="instead: the model table (model × likelihood → test -ELBO, IS -log p(x), KL, ...)")
     bench.add_argument("--iw-images", type=int, default=200, help="test images of the table's IS estimate")
+    bench.add_argument("--scale", type=int, nargs="*", metavar="N",
+                       help="instead: epoch time and peak memory on shapes:N for each N (default 5000 20000 60000), "
+                            "each in its own process")
     bench.add_argument("--m2", action="store_true",
                        help="instead: the semi-supervised M2's test error per epoch beside its classifier trained "
                             "on the same labels alone (--labels-per-class)")
@@ -311,6 +314,13 @@ def cmd_bench(args) -> int:
     measured GEMM ceiling it reaches (and ``--gui``: in the window)."""
     from models.benchmark import compare
 
+    if args.scale is not None:
+        from vaegui.scalebench import run
+
+        options = [f"--{f.name.replace('_', '-')}={getattr(args, f.name)}" for f in fields_of(ModelConfig, cli=True)]
+        options += [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in ("batch_size", "lr", "seed",
+                                                                                      "precision", "device")]
+        return run(args.scale or [5000, 20000, 60000], options, min(args.epochs, 2))
     data, model_cfg, train_cfg = _configs(args)
     if args.models:
         return cmd_models(args, data, model_cfg, train_cfg)
