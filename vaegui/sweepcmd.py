@@ -26,6 +26,10 @@ def add_sweep_parser(sub) -> None:
     p.add_argument("--score-points", type=int, default=5000, help="images the scores use (default 5,000)")
     p.add_argument("--json", action="store_true", help="one JSON object per event (run, epoch, row) on stdout")
     _add_training_options(p, defaults=False, skip=("beta", "seed"))
+    p.add_argument("--image-size", type=int, choices=(28, 32, 64), help="size of imported images (default 28)")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="channels of imported images (default 1)")
+    p.add_argument("--fit", choices=("crop", "pad"), default="crop",
+                   help="how imported images become square: centre-crop or pad (default crop)")
 
 
 def cmd_sweep(args) -> int:

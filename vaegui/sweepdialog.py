@@ -53,8 +53,14 @@ def parse_numbers(text: str, kind=float) -> list:
 
 
 def sweep_arguments(model: ModelConfig, train: TrainConfig, dataset: str) -> list[str]:
-    """The ``vaegui sweep`` options that repeat the form's settings (all but β and the seed)."""
+    """The ``vaegui sweep`` options that repeat the form's settings (all but β and the seed); an
+    imported dataset is imported again at the model's image size and channels."""
+    from models.datasets import parse_dataset
+
     args = ["--dataset", dataset]
+    c, size, _ = model.input_shape
+    if not parse_dataset(dataset).builtin and size in (28, 32, 64) and c in (1, 3):
+        args += ["--image-size", str(size), "--channels", str(c)]
     for config in (model, train):
         for f in fields_of(type(config), cli=True):
             if f.name not in ("beta", "seed"):
@@ -248,6 +254,7 @@ class SweepDialog(QDialog):
             if not folder:
                 raise ValueError("choose a folder for the runs")
             Path(folder).mkdir(parents=True, exist_ok=True)
+            settings = sweep_arguments(model, train, self.form.dataset_key())
         except (ValueError, OSError) as exc:
             self.message.setText(f"The sweep cannot start: {exc}")
             return False
@@ -258,7 +265,7 @@ class SweepDialog(QDialog):
         self._total, self._epochs = len(betas) * len(seeds), train.epochs
         args = ["-m", "vaegui", "sweep", "--json", "--out", folder, "--beta", *map(str, betas),
                 "--seeds", *map(str, seeds), "--scores", self.scores_combo.currentData(),
-                *sweep_arguments(model, train, self.form.dataset_key())]
+                *settings]
         process = QProcess(self)
         process.readyReadStandardOutput.connect(self._read)
         process.finished.connect(self._finished)
