@@ -181,7 +181,8 @@ def dci(codes: np.ndarray, factors: np.ndarray, num_train: int = NUM_TRAIN, num_
     importance matrix R ``(D, K)``. Disentanglement: Σ_j ρ_j (1 − H_K(P_j·)) with P_j· the row
     of R normalised, H_K the entropy in base K, ρ_j the row's share of R. Completeness:
     Σ_k ρ_k (1 − H_D(P_·k)). Informativeness: the mean test accuracy. ``split``: explicit
-    ``(train, test)`` indices instead of a seeded draw.
+    ``(train, test)`` indices instead of a seeded draw. ``stopped`` is checked after every
+    boosting stage (scikit-learn's ``monitor``), so a stop ends a fit within one stage.
 
     Raises:
         ValueError: see :func:`check_arrays`. :class:`MetricsStopped` on ``stopped()``.
@@ -202,7 +203,16 @@ def dci(codes: np.ndarray, factors: np.ndarray, num_train: int = NUM_TRAIN, num_
             acc_test.append(1.0)
             continue
         model = GradientBoostingClassifier(random_state=seed)
-        model.fit(codes[train], y[train])
+        stages = model.n_estimators
+
+        def monitor(i, _est, _locals, f=f):  # after each boosting stage: progress, and a stop ends the fit
+            if progress is not None:
+                progress((f + (i + 1) / stages) / k, f"DCI: factor {f + 1} of {k}, stage {i + 1} of {stages}")
+            return bool(stopped is not None and stopped())
+
+        model.fit(codes[train], y[train], monitor=monitor)
+        if stopped is not None and stopped():
+            raise MetricsStopped
         importance[:, f] = np.abs(model.feature_importances_)
         acc_train.append(float(np.mean(model.predict(codes[train]) == y[train])))
         acc_test.append(float(np.mean(model.predict(codes[test]) == y[test])))

@@ -52,7 +52,10 @@ def test_scores_each_epoch_heat_maps_and_compute_on_demand(qtbot, shapes_window)
     panel.points_spin.setValue(300)
     ui.click(panel.compute_button)
     assert panel.cancel_button.isEnabled()
-    qtbot.waitUntil(lambda: panel.task is None, timeout=120_000)
+    # the GUI thread waits in C++ meanwhile: the thread's scikit-learn fits need the GIL, which a
+    # test polling every 10 ms would keep taking (a full CI run once stalled here for 15 minutes)
+    assert panel.task.wait(240_000), "the scores did not finish in 4 minutes"
+    qtbot.waitUntil(lambda: panel.task is None, timeout=10_000)
     assert panel.progress.text().startswith("done in")
     assert panel.value_labels["dci_completeness"].text() != "—"
     assert panel.dci_image.image.shape == shown.shape
