@@ -133,6 +133,29 @@ def write_table(rows: list[dict], path: str | os.PathLike[str]) -> None:
     os.replace(tmp, path)
 
 
+def read_table(path: str | Path) -> list[dict]:
+    """A ``sweep.csv``'s rows with numbers as numbers (raises ``ValueError`` on a file that is not one)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{path} cannot be read ({exc})") from exc
+    out = []
+    for r in rows:
+        if "beta" not in r or "test_neg_elbo" not in r:
+            raise ValueError(f"{path} is not a sweep table (no beta and test_neg_elbo columns)")
+        row = {}
+        for k, v in r.items():
+            if v in ("", None):
+                continue
+            try:
+                row[k] = int(v) if k in ("seed", "epochs", "active_dims") else (v if k == "file" else float(v))
+            except ValueError as exc:
+                raise ValueError(f"{path}: {k}={v!r} is not a number") from exc
+        out.append(row)
+    return out
+
+
 def tradeoff(rows: list[dict], score: str = "mig") -> list[dict]:
     """One point per β for the trade-off plot: the mean and the standard deviation over seeds
     of the test −ELBO (nats per image) and of ``score``: ``{"beta", "n", "neg_elbo", "neg_elbo_sd",

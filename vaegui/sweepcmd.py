@@ -32,6 +32,23 @@ def add_sweep_parser(sub) -> None:
                    help="how imported images become square: centre-crop or pad (default crop)")
 
 
+def sweep_arguments(model, train, dataset: str) -> list[str]:
+    """The ``vaegui sweep`` options that repeat the form's settings (all but β and the seed); an
+    imported dataset is imported again at the model's image size and channels."""
+    from models.config import fields_of
+    from models.datasets import parse_dataset
+
+    args = ["--dataset", dataset]
+    c, size, _ = model.input_shape
+    if not parse_dataset(dataset).builtin and size in (28, 32, 64) and c in (1, 3):
+        args += ["--image-size", str(size), "--channels", str(c)]
+    for config in (model, train):
+        for f in fields_of(type(config), cli=True):
+            if f.name not in ("beta", "seed"):
+                args += ["--" + f.name.replace("_", "-"), str(getattr(config, f.name))]
+    return args
+
+
 def cmd_sweep(args) -> int:
     """Run ``vaegui sweep``; 0 when every run finished, 130 after Ctrl+C (or SIGTERM: the
     finished runs stay in the table), 2 with a message on bad options."""

@@ -7,7 +7,6 @@ finished run openable in the window. A sweep folder written by the command line 
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
@@ -32,9 +31,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.config import ModelConfig, TrainConfig, fields_of
 from models.metrics import SCORE_TITLES
-from models.sweep import COLUMNS, tradeoff
+from models.sweep import COLUMNS, read_table, tradeoff
+from vaegui.sweepcmd import sweep_arguments
 from vaegui.tasks import eta_text
 
 
@@ -50,45 +49,6 @@ def parse_numbers(text: str, kind=float) -> list:
         except ValueError:
             raise ValueError(f"{p!r} is not {'an integer' if kind is int else 'a number'}") from None
     return list(dict.fromkeys(out))
-
-
-def sweep_arguments(model: ModelConfig, train: TrainConfig, dataset: str) -> list[str]:
-    """The ``vaegui sweep`` options that repeat the form's settings (all but β and the seed); an
-    imported dataset is imported again at the model's image size and channels."""
-    from models.datasets import parse_dataset
-
-    args = ["--dataset", dataset]
-    c, size, _ = model.input_shape
-    if not parse_dataset(dataset).builtin and size in (28, 32, 64) and c in (1, 3):
-        args += ["--image-size", str(size), "--channels", str(c)]
-    for config in (model, train):
-        for f in fields_of(type(config), cli=True):
-            if f.name not in ("beta", "seed"):
-                args += ["--" + f.name.replace("_", "-"), str(getattr(config, f.name))]
-    return args
-
-
-def read_table(path: str | Path) -> list[dict]:
-    """A ``sweep.csv``'s rows with numbers as numbers (raises ``ValueError`` on a file that is not one)."""
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ValueError(f"{path} cannot be read ({exc})") from exc
-    out = []
-    for r in rows:
-        if "beta" not in r or "test_neg_elbo" not in r:
-            raise ValueError(f"{path} is not a sweep table (no beta and test_neg_elbo columns)")
-        row = {}
-        for k, v in r.items():
-            if v in ("", None):
-                continue
-            try:
-                row[k] = int(v) if k in ("seed", "epochs", "active_dims") else (v if k == "file" else float(v))
-            except ValueError as exc:
-                raise ValueError(f"{path}: {k}={v!r} is not a number") from exc
-        out.append(row)
-    return out
 
 
 class SweepDialog(QDialog):
