@@ -62,7 +62,7 @@ def test_each_variant_trains_from_the_form_and_its_panels_render(qtbot, window, 
         images, rows, cols = UI(qtbot, window).grid("Analogies")
         assert (rows, cols) == (6, 11)
     else:
-        assert "need a conditional VAE" in UI(qtbot, window).caption("Analogies")
+        assert "need a model that decodes with a label" in UI(qtbot, window).caption("Analogies")
     UI(qtbot, window).show("Latent activity")
     if model == "ae":
         assert "no KL per dimension" in UI(qtbot, window).caption("Latent activity")
