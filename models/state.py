@@ -122,3 +122,29 @@ class TrainingState:
         """True when the run stopped between two epochs (not in the middle of one)."""
         p = self.position
         return p.step_in_epoch in (0, self.steps_per_epoch) and p.perm_epoch == p.epoch
+
+
+def state_tensors(module_or_state, prefix: str) -> dict[str, torch.Tensor]:
+    """Detached contiguous CPU copies of a module's ``state_dict`` (or a state dict) as
+    ``{prefix + name: tensor}``."""
+    state = module_or_state.state_dict() if hasattr(module_or_state, "state_dict") else module_or_state
+    return {f"{prefix}{k}": torch.as_tensor(v).detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> dict[str, torch.Tensor]:
+    """An optimizer's per-parameter state (Adam's moments and step counts) as CPU tensors named
+    ``{prefix}.{parameter index}.{name}`` (its param groups are JSON and kept apart)."""
+    out: dict[str, torch.Tensor] = {}
+    for index, state in optimizer.state_dict()["state"].items():
+        out.update(state_tensors(state, f"{prefix}.{index}."))
+    return out
+
+
+def optimizer_state(tensors: dict[str, torch.Tensor], prefix: str) -> dict[int, dict[str, torch.Tensor]]:
+    """The inverse of :func:`optimizer_tensors`: ``{parameter index: {name: tensor}}``."""
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key in tensors:
+        if key.startswith(prefix + "."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = tensors[key]
+    return state

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import math
 import os
+import statistics
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.checkpoint import save_checkpoint
+from models.checkpoint import atomic_write, save_checkpoint
 from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset
 from models.metrics import SCORE_TITLES, MetricsStopped, epoch_scores
@@ -124,13 +126,11 @@ def run_sweep(model_config: ModelConfig, train_config: TrainConfig, data: ImageD
 def write_table(rows: list[dict], path: str | os.PathLike[str]) -> None:
     """The sweep's table as CSV (the :data:`COLUMNS` that any row has), written atomically."""
     keys = [k for k in COLUMNS if any(k in r for r in rows)]
-    tmp = Path(f"{path}.part")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(keys)
-        for r in rows:
-            writer.writerow([r.get(k, "") for k in keys])
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(keys)
+    writer.writerows([r.get(k, "") for k in keys] for r in rows)
+    atomic_write(path, text.getvalue().encode("utf-8"))
 
 
 def read_table(path: str | Path) -> list[dict]:
@@ -165,13 +165,11 @@ def tradeoff(rows: list[dict], score: str = "mig") -> list[dict]:
         group = [r for r in rows if r["beta"] == beta]
         elbo = [r["test_neg_elbo"] for r in group]
         vals = [r[score] for r in group if score in r]
-
-        def mean_sd(v):
-            if not v:
-                return math.nan, math.nan
-            m = sum(v) / len(v)
-            return m, (math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0)
-
-        (e, e_sd), (s, s_sd) = mean_sd(elbo), mean_sd(vals)
-        out.append({"beta": beta, "n": len(group), "neg_elbo": e, "neg_elbo_sd": e_sd, "score": s, "score_sd": s_sd})
+        out.append({"beta": beta, "n": len(group), "neg_elbo": statistics.mean(elbo), "neg_elbo_sd": _sd(elbo),
+                    "score": statistics.mean(vals) if vals else math.nan, "score_sd": _sd(vals)})
     return out
+
+
+def _sd(values: list[float]) -> float:
+    """The sample standard deviation; 0 for one value, NaN for none."""
+    return statistics.stdev(values) if len(values) > 1 else (0.0 if values else math.nan)

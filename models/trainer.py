@@ -18,10 +18,12 @@ import torch
 from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset, as_float
 from models.evaluation import EvaluationStopped, evaluate
+from models.factorvae import FactorVAEDiscriminator
 from models.metrics import MetricsStopped, epoch_scores
 from models.objectives import objective_terms
-from models.penalties import OBJECTIVE_TERMS, Penalty, TCDiscriminator, capacity
+from models.penalties import OBJECTIVE_TERMS, Penalty, capacity
 from models.semisupervised import classification_error, labelled_subset, labelled_terms
+from models.state import optimizer_state, optimizer_tensors, state_tensors
 from models.vae import VAE
 
 
@@ -238,15 +240,12 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(train_config.seed)
             self.model = VAE(model_config)
-            #: FactorVAE's discriminator and its Adam (lr 1e-4, betas 0.5, 0.9: Kim & Mnih 2018, appendix)
-            self.discriminator = (TCDiscriminator(model_config.latent_dim, train_config.disc_width)
+            #: FactorVAE's discriminator and its Adam (models/factorvae.py), None for the other objectives
+            self.discriminator = (FactorVAEDiscriminator(model_config.latent_dim, train_config.disc_width,
+                                                         self.device)
                                   if train_config.objective == "factorvae" else None)
         self.model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr, **_fused_adam(self.device))
-        self.disc_optimizer = None
-        if self.discriminator is not None:
-            self.discriminator.to(self.device)
-            self.disc_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=1e-4, betas=(0.5, 0.9))
         #: the objective's own terms, reported as epoch means (EpochEnd.train_terms)
         self.term_keys: tuple[str, ...] = OBJECTIVE_TERMS[train_config.objective]
         self.generator = torch.Generator(device=self.device).manual_seed(train_config.seed)
@@ -332,7 +331,7 @@ class Trainer:
         step = self.step if step is None else step
         return Penalty(cfg.objective, beta=cfg.beta, dataset_size=len(self.train_x),
                        capacity=capacity(step, cfg.capacity_max, cfg.capacity_steps), dip_lambda=cfg.dip_lambda,
-                       discriminator=self.discriminator)
+                       discriminator=None if self.discriminator is None else self.discriminator.net)
 
     def evaluate(
         self, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1000, seed: int = 1234
@@ -400,7 +399,8 @@ class Trainer:
                 y = None if self.train_y is None else self.train_y[idx]
                 terms = objective_terms(
                     model, x, y, self.generator, kl_weight=self.kl_weight(), free_bits=cfg.free_bits,
-                    iw_k=cfg.iw_k, autocast=self.mixed_precision, penalty=self.penalty(),
+                    iw_k=cfg.iw_k, autocast=self.mixed_precision,
+                    penalty=None if cfg.objective == "beta" else self.penalty(),
                 )
                 loss = terms.loss.mean()
                 if self.semi_supervised:
@@ -423,11 +423,7 @@ class Trainer:
                 opt.step()
                 extra = [terms.extra[k].mean() for k in self.term_keys if k in terms.extra]
                 if self.discriminator is not None:
-                    d_loss, accuracy = self.discriminator.loss(terms.z.float(), self.generator)
-                    self.disc_optimizer.zero_grad(set_to_none=True)
-                    d_loss.backward()
-                    self.disc_optimizer.step()
-                    extra.append(accuracy)
+                    extra.append(self.discriminator.step(terms.z, self.generator))
                 self.step += 1
                 self.version += 1
                 self._step_in_epoch += 1
@@ -498,20 +494,10 @@ class Trainer:
             JSON-serialisable dict (configs, dataset spec, position in the data order,
             metric history).
         """
-        tensors = {
-            f"model.{k}": v.detach().to("cpu", copy=True).contiguous() for k, v in self.model.state_dict().items()
-        }
-        opt = self.optimizer.state_dict()
-        for index, state in opt["state"].items():
-            for name, value in state.items():
-                tensors[f"optimizer.{index}.{name}"] = torch.as_tensor(value).detach().to("cpu", copy=True).contiguous()
+        tensors = {**state_tensors(self.model, "model."), **optimizer_tensors(self.optimizer, "optimizer")}
         if self.discriminator is not None:
-            for k, v in self.discriminator.state_dict().items():
-                tensors[f"discriminator.{k}"] = v.detach().to("cpu", copy=True).contiguous()
-            for index, state in self.disc_optimizer.state_dict()["state"].items():
-                for name, value in state.items():
-                    tensors[f"disc_optimizer.{index}.{name}"] = torch.as_tensor(value).detach().to(
-                        "cpu", copy=True).contiguous()
+            tensors.update(self.discriminator.export())
+        opt = self.optimizer.state_dict()
         tensors["rng.generator"] = self.generator.get_state().cpu()
         tensors["data.permutation"] = self._perm.detach().to("cpu", copy=True).contiguous()
         groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in opt["param_groups"]]
@@ -545,14 +531,10 @@ class Trainer:
             raise ValueError(f"the weights do not fit a {self.model_config.input_dim}-{self.model_config.hidden_dim}-"
                              f"{self.model_config.latent_dim} model: {_first_line(exc)}") from exc
         groups = info.get("optimizer_param_groups")
-        opt_keys = [k for k in tensors if k.startswith("optimizer.")]
+        state = optimizer_state(tensors, "optimizer")
         untrained = int(info.get("position", {}).get("step", -1)) == 0  # Adam has no state before step 1
-        if not groups or (not opt_keys and not untrained):
+        if not groups or (not state and not untrained):
             raise ValueError("the optimizer state is missing, so training cannot resume exactly")
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for key in opt_keys:
-            _, index, name = key.split(".", 2)
-            state.setdefault(int(index), {})[name] = tensors[key]
         try:
             self.optimizer.load_state_dict({"state": state, "param_groups": groups})
         except (ValueError, KeyError, RuntimeError) as exc:
@@ -560,7 +542,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.lr
         if self.discriminator is not None:
-            self._load_discriminator(tensors, untrained)
+            self.discriminator.load(tensors, untrained)
         try:
             self.generator.set_state(tensors["rng.generator"])
             perm = tensors["data.permutation"].to(self.device)
@@ -589,22 +571,6 @@ class Trainer:
                                     self.mixed_precision)
         weight = self.config.alpha * len(self.train_x) / n_l
         return loss_l.mean() + weight * ce.mean(), ce.mean().detach()
-
-    def _load_discriminator(self, tensors: dict[str, torch.Tensor], untrained: bool) -> None:
-        """FactorVAE's discriminator and its Adam state from :meth:`export_state`'s tensors."""
-        weights = {k[len("discriminator."):]: v for k, v in tensors.items() if k.startswith("discriminator.")}
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for key in (k for k in tensors if k.startswith("disc_optimizer.")):
-            _, index, name = key.split(".", 2)
-            state.setdefault(int(index), {})[name] = tensors[key]
-        if not weights or (not state and not untrained):
-            raise ValueError("the FactorVAE discriminator's state is missing, so training cannot resume exactly")
-        groups = self.disc_optimizer.state_dict()["param_groups"]
-        try:
-            self.discriminator.load_state_dict(weights, strict=True)
-            self.disc_optimizer.load_state_dict({"state": state, "param_groups": groups})
-        except (ValueError, KeyError, RuntimeError) as exc:
-            raise ValueError(f"the FactorVAE discriminator's state does not fit: {_first_line(exc)}") from exc
 
     def _flush(self, pending, steps, epoch, spe, total, samples, train_time) -> StepBatch:
         values = torch.stack(pending).cpu()

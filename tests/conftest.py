@@ -55,15 +55,8 @@ def settings(tmp_path):
 @pytest.fixture
 def window(qtbot, settings):
     """The main window on the 8×8 digits, with a small network so tests run fast on a CPU."""
-    from vaegui.mainwindow import MainWindow
+    from .ui import open_window
 
-    w = MainWindow(settings=settings, dataset="digits")
-    qtbot.addWidget(w)
-    w.form.hidden_spin.setValue(64)
-    w.form.latent_spin.setValue(2)
-    w.form.epochs_spin.setValue(2)
-    w.form.batch_spin.setValue(128)
-    w.show()
-    qtbot.waitExposed(w)
+    w = open_window(qtbot, settings, "digits", hidden=64, latent=2, batch=128)
     yield w
     w.close()

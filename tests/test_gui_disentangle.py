@@ -7,20 +7,12 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from .ui import UI
+from .ui import UI, open_window
 
 
 @pytest.fixture
 def shapes_window(qtbot, settings):
-    from vaegui.mainwindow import MainWindow
-
-    w = MainWindow(settings=settings, dataset="shapes:600")
-    qtbot.addWidget(w)
-    w.form.hidden_spin.setValue(32)
-    w.form.latent_spin.setValue(4)
-    w.form.batch_spin.setValue(100)
-    w.show()
-    qtbot.waitExposed(w)
+    w = open_window(qtbot, settings, "shapes:600", hidden=32, latent=4, batch=100)
     yield w
     w.close()
 

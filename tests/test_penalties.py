@@ -141,7 +141,7 @@ def test_factorvae_resumes_exactly_with_its_discriminator(tmp_path, shapes):
     resumed = Trainer(c.model_config, TrainConfig(**{**c.train_config.to_dict(), "epochs": 2}), shapes)
     resumed.load_state(c.tensors, c.info)
     list(resumed.run())
-    for a, b in zip((resumed.model, resumed.discriminator), (straight.model, straight.discriminator)):
+    for a, b in zip((resumed.model, resumed.discriminator.net), (straight.model, straight.discriminator.net)):
         for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
             torch.testing.assert_close(va, vb, msg=k)
     assert resumed.history[-1].train_terms == pytest.approx(straight.history[-1].train_terms)

@@ -137,3 +137,18 @@ class UI:
                                 Qt.MouseButton.NoButton, Qt.MouseButton.LeftButton, mods)
             QApplication.sendEvent(port, event)
         QTest.mouseRelease(port, Qt.MouseButton.LeftButton, mods, points[-1])
+
+
+def open_window(qtbot, settings, dataset: str, hidden: int, latent: int, batch: int, epochs: int = 2):
+    """The main window on ``dataset``, shown, with a small network so tests run fast on a CPU."""
+    from vaegui.mainwindow import MainWindow
+
+    w = MainWindow(settings=settings, dataset=dataset)
+    qtbot.addWidget(w)
+    w.form.hidden_spin.setValue(hidden)
+    w.form.latent_spin.setValue(latent)
+    w.form.epochs_spin.setValue(epochs)
+    w.form.batch_spin.setValue(batch)
+    w.show()
+    qtbot.waitExposed(w)
+    return w

@@ -51,6 +51,52 @@ def parse_numbers(text: str, kind=float) -> list:
     return list(dict.fromkeys(out))
 
 
+class TradeoffPlot(pg.PlotWidget):
+    """Test −ELBO against MIG, one point per β labelled with it, ±1 sd over seeds as error bars."""
+
+    def __init__(self):
+        super().__init__(background="w")
+        self.setLabel("bottom", "MIG (mean over seeds)")
+        self.setLabel("left", "test −ELBO, nats per image")
+        self.setTitle("−ELBO against MIG, ±1 sd over seeds")
+        for axis in ("bottom", "left"):
+            self.getAxis(axis).enableAutoSIPrefix(False)
+        self.scatter = pg.ScatterPlotItem(size=9, brush=pg.mkBrush(31, 119, 180))
+        self.errors = pg.ErrorBarItem(pen=pg.mkPen(31, 119, 180))
+        self.addItem(self.errors)
+        self.addItem(self.scatter)
+        self._labels: list[pg.TextItem] = []
+
+    def show_points(self, points: list[dict]) -> None:
+        """Draw :func:`models.sweep.tradeoff`'s points (none: an empty plot)."""
+        for item in self._labels:
+            self.removeItem(item)
+        self._labels = []
+        if not points:
+            self.scatter.setData([], [])
+            empty = np.zeros(0)  # every array at once: pyqtgraph keeps the others and cannot draw the mix
+            self.errors.setData(x=empty, y=empty, width=empty, height=empty)
+            return
+        x = np.array([p["score"] for p in points])
+        y = np.array([p["neg_elbo"] for p in points])
+        self.scatter.setData(x, y)
+        self.errors.setData(x=x, y=y, width=2 * np.array([p["score_sd"] for p in points]),
+                            height=2 * np.array([p["neg_elbo_sd"] for p in points]))
+        for p, xi, yi in zip(points, x, y):
+            label = pg.TextItem(f"β={p['beta']:g}", color="k", anchor=(0, 1))
+            label.setPos(xi, yi)
+            self.addItem(label)
+            self._labels.append(label)
+
+    def export_png(self, path: str) -> None:
+        """Save the plot as a PNG at twice its size on screen."""
+        from pyqtgraph.exporters import ImageExporter
+
+        exporter = ImageExporter(self.plotItem)
+        exporter.parameters()["width"] = 2 * max(200, self.width())
+        exporter.export(path)
+
+
 class SweepDialog(QDialog):
     """Run a β × seed grid and show its table and trade-off plot.
 
@@ -122,17 +168,8 @@ class SweepDialog(QDialog):
         self.table = QTableWidget(0, 0)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.setLabel("bottom", "MIG (mean over seeds)")
-        self.plot.setLabel("left", "test −ELBO, nats per image")
-        self.plot.setTitle("−ELBO against MIG, ±1 sd over seeds")
-        for axis in ("bottom", "left"):
-            self.plot.getAxis(axis).enableAutoSIPrefix(False)
-        self.scatter = pg.ScatterPlotItem(size=9, brush=pg.mkBrush(31, 119, 180))
-        self.errors = pg.ErrorBarItem(pen=pg.mkPen(31, 119, 180))
-        self.plot.addItem(self.errors)
-        self.plot.addItem(self.scatter)
-        self._labels: list[pg.TextItem] = []
+        self.plot = TradeoffPlot()
+        self.scatter = self.plot.scatter
         lower = QHBoxLayout()
         lower.addWidget(self.table, 3)
         lower.addWidget(self.plot, 2)
@@ -360,25 +397,7 @@ class SweepDialog(QDialog):
         return [p for p in tradeoff(self.rows, "mig") if p["score"] == p["score"]] if self.rows else []
 
     def _draw_tradeoff(self) -> None:
-        for item in self._labels:
-            self.plot.removeItem(item)
-        self._labels = []
-        points = self.tradeoff_points()
-        if not points:
-            self.scatter.setData([], [])
-            empty = np.zeros(0)  # every array at once: pyqtgraph keeps the others and cannot draw the mix
-            self.errors.setData(x=empty, y=empty, width=empty, height=empty)
-            return
-        x = np.array([p["score"] for p in points])
-        y = np.array([p["neg_elbo"] for p in points])
-        self.scatter.setData(x, y)
-        self.errors.setData(x=x, y=y, width=2 * np.array([p["score_sd"] for p in points]),
-                            height=2 * np.array([p["neg_elbo_sd"] for p in points]))
-        for p, xi, yi in zip(points, x, y):
-            label = pg.TextItem(f"β={p['beta']:g}", color="k", anchor=(0, 1))
-            label.setPos(xi, yi)
-            self.plot.addItem(label)
-            self._labels.append(label)
+        self.plot.show_points(self.tradeoff_points())
 
     def open_selected(self, row: int | None = None) -> bool:
         """Open the selected (or given) run's checkpoint in the window."""
@@ -398,11 +417,7 @@ class SweepDialog(QDialog):
 
     def export_plot(self, path: str) -> None:
         """Save the trade-off plot as a PNG at twice its size on screen."""
-        from pyqtgraph.exporters import ImageExporter
-
-        exporter = ImageExporter(self.plot.plotItem)
-        exporter.parameters()["width"] = 2 * max(200, self.plot.width())
-        exporter.export(path)
+        self.plot.export_png(path)
         self.message.setText(f"Saved {path}.")
 
     def closeEvent(self, event) -> None:

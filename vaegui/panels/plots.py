@@ -99,6 +99,7 @@ class PlotsPanel(QWidget):
         #: the objective's own terms (β-TCVAE's decomposition, FactorVAE's TC, the capacity C), per epoch on
         #: the KL plot: made when a run first reports them
         self.term_curves: dict[str, pg.PlotDataItem] = {}
+        self._terms_drawn = -1  # epochs drawn on them: they change at epoch ends, not at every step
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(0, 99)
@@ -152,6 +153,7 @@ class PlotsPanel(QWidget):
         """Redraw everything on the next tick (after the history was replaced or cut)."""
         self._smoothed_upto = 0
         self._drawn_revision = -1
+        self._terms_drawn = -1
 
     # -- drawing ---------------------------------------------------------------------------
     @property
@@ -217,6 +219,9 @@ class PlotsPanel(QWidget):
 
     def _draw_terms(self) -> None:
         """The objective's own terms of each epoch (train means) on the KL plot."""
+        if len(self.epochs) == self._terms_drawn:
+            return
+        self._terms_drawn = len(self.epochs)
         ex = np.array([e.step for e in self.epochs], dtype=np.float64)
         for key in dict.fromkeys(k for e in self.epochs for k in e.train_terms if k in PLOTTED_TERMS):
             curve = self.term_curves.get(key)
