@@ -167,3 +167,33 @@ def tile_images(
         x = padding + col * (tw + padding)
         out[y : y + th, x : x + tw] = big[k]
     return out[..., 0] if c == 1 else out
+
+
+def samples_grid(model, rows: int = 8, cols: int = 8, seed: int = 0, scale: int = 2, padding: int = 2) -> np.ndarray:
+    """``rows × cols`` prior samples of ``model`` (a :class:`models.vae.VAE`) at fixed z
+    (:func:`prior_samples` with ``seed``), decoded to their mean images and tiled
+    (:func:`tile_images`); a conditional model cycles through its classes. Pixels in [0, 1]."""
+    n = rows * cols
+    device = next(model.parameters()).device
+    z = prior_samples(n, model.latent_dim, seed).to(device)
+    y = torch.arange(n, device=device) % model.config.n_classes if model.config.conditional else None
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            images = model.decode(z, y).clamp(0, 1).cpu().numpy()
+    finally:
+        model.train(was_training)
+    return tile_images(images, rows, cols, scale=scale, padding=padding)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """A grid image ``(H, W)`` or ``(H, W, 3)``, pixels in [0, 1], as PNG bytes (Pillow)."""
+    import io
+
+    from PIL import Image
+
+    array = np.clip(np.rint(np.asarray(image) * 255.0), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()

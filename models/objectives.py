@@ -120,6 +120,7 @@ def objective_terms(
     iw_k: int = 1,
     autocast: bool = False,
     penalty: Penalty | None = None,
+    noise: torch.Tensor | None = None,
 ) -> ELBOTerms:
     """The terms of any model of :class:`models.vae.VAE`, per image in nats.
 
@@ -135,6 +136,8 @@ def objective_terms(
     * For M2 without labels, the unlabelled bound U(x) (:func:`models.semisupervised.unlabelled_terms`).
 
     ``autocast``: run the network in bfloat16 (the likelihood and the KL stay float32).
+    ``noise``: the reparameterization's ε ``(B, D)``, when the caller draws it (distributed
+    training: :mod:`models.distributed`); drawn from ``generator`` otherwise.
 
     Raises:
         ValueError: for an objective of the β family on the plain autoencoder.
@@ -147,7 +150,7 @@ def objective_terms(
         return ELBOTerms(recon=recon, kl=kl, neg_elbo=neg, loss=loss, kl_per_dim=kl_d)
     with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
         mu, logvar = model.encode(x, y)
-        z = model.reparameterize(mu, logvar, generator)
+        z = model.reparameterize(mu, logvar, generator, noise)
         params = model.decode_params(z, y)
     recon = -model.likelihood.log_prob(params.float(), x)
     if logvar is None:

@@ -206,6 +206,8 @@ class Trainer:
         stream: keep the training images in host memory and send each batch to the
             device (memory on the device stays bounded by one batch). None decides:
             streamed when the split would take more than half the GPU's free memory.
+        dist: this process's place in a distributed run (:mod:`models.distributed`):
+            ``train_config.batch_size`` is then the global batch, split across the ranks.
 
     Raises:
         ValueError: if the dataset's image shape differs from ``model_config.input_shape``
@@ -221,6 +223,7 @@ class Trainer:
         stop_event=None,
         run_event=None,
         stream: bool | None = None,
+        dist=None,
     ):
         if tuple(dataset.image_shape) != tuple(model_config.input_shape):
             raise ValueError(
@@ -231,7 +234,8 @@ class Trainer:
         self.dataset = dataset
         self.device = training_device(train_config.device)
         self.mixed_precision = resolve_precision(train_config.precision, self.device) == "bf16"
-        self.sync_every = sync_every or (1 if self.device.type == "cpu" else 10)
+        # a distributed run reads its metrics back in one all_reduce per flush, so it flushes less often
+        self.sync_every = sync_every or (1 if self.device.type == "cpu" and dist is None else 10)
         if train_config.metrics != "off" and dataset.train_factors is None:
             raise ValueError(f"{dataset.title} has no ground-truth factors, so the disentanglement scores cannot be "
                              "computed: turn them off or train on Shapes (or an npz with a 'factors' array)")
@@ -245,6 +249,15 @@ class Trainer:
                                                          self.device)
                                   if train_config.objective == "factorvae" else None)
         self.model.to(self.device)
+        #: the distributed context and the objective inside DistributedDataParallel (None alone)
+        self.dist, self._ddp = dist, None
+        if dist is not None:
+            from models.distributed import check_distributable, wrap
+
+            check_distributable(model_config.model, train_config)
+            self._ddp = wrap(self.model, dist, self.device)
+        self._agreed_stop = False
+        self._pending_n: list[int] = []
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr, **_fused_adam(self.device))
         #: the objective's own terms, reported as epoch means (EpochEnd.train_terms)
         self.term_keys: tuple[str, ...] = OBJECTIVE_TERMS[train_config.objective]
@@ -381,7 +394,7 @@ class Trainer:
             pending: list[torch.Tensor] = []
             pending_steps: list[int] = []
             while self._step_in_epoch < spe:
-                if self._stop.is_set() or not self._running.is_set():
+                if self._agreed_stop if self.dist is not None else (self._stop.is_set() or not self._running.is_set()):
                     if pending:
                         yield self._flush(pending, pending_steps, epoch, spe, total, samples, train_time)
                         pending, pending_steps = [], []
@@ -389,20 +402,27 @@ class Trainer:
                         pass
                     if self._stop.is_set():
                         self._stop.clear()
+                        self._agreed_stop = False
                         yield TrainingDone(True, self.epoch, self.step, list(self.history))
                         return
                 t0 = time.perf_counter()
                 i = self._step_in_epoch
                 idx = self._perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+                n_global = len(idx)
+                if self.dist is not None:
+                    idx = self.dist.shard(idx)
                 x = as_float(self.train_x[idx.cpu()].to(self.device, non_blocking=True)) if self.streamed \
                     else as_float(self.train_x[idx])
                 y = None if self.train_y is None else self.train_y[idx]
-                terms = objective_terms(
-                    model, x, y, self.generator, kl_weight=self.kl_weight(), free_bits=cfg.free_bits,
-                    iw_k=cfg.iw_k, autocast=self.mixed_precision,
-                    penalty=None if cfg.objective == "beta" else self.penalty(),
-                )
-                loss = terms.loss.mean()
+                if self.dist is None:
+                    terms = objective_terms(
+                        model, x, y, self.generator, kl_weight=self.kl_weight(), free_bits=cfg.free_bits,
+                        iw_k=cfg.iw_k, autocast=self.mixed_precision,
+                        penalty=None if cfg.objective == "beta" else self.penalty(),
+                    )
+                    loss = terms.loss.mean()
+                else:
+                    terms, loss = self._distributed_terms(x, y, n_global)
                 if self.semi_supervised:
                     ce = self._m2_labelled_loss(len(idx))
                     loss = loss + ce[0]
@@ -429,9 +449,14 @@ class Trainer:
                 self._step_in_epoch += 1
                 if self.step % self.good_every == 0:
                     self._good_state = self.export_state()
-                samples += len(idx)
-                pending.append(torch.stack([terms.recon.mean(), terms.kl.mean(), terms.neg_elbo.mean(), loss,
-                                            *[v.float() for v in extra]]).detach())
+                samples += n_global
+                if self.dist is None:
+                    pending.append(torch.stack([terms.recon.mean(), terms.kl.mean(), terms.neg_elbo.mean(), loss,
+                                                *[v.float() for v in extra]]).detach())
+                else:  # this share's sums, the global batch's size and the stop flag: summed over ranks at the flush
+                    pending.append(torch.stack([terms.recon.sum(), terms.kl.sum(), terms.neg_elbo.sum(),
+                                                terms.loss.sum()]).detach().float())
+                    self._pending_n.append(n_global)
                 pending_steps.append(self.step)
                 if len(pending) >= self.sync_every or self._step_in_epoch == spe:
                     batch = self._flush(pending, pending_steps, epoch, spe, total, samples, None)
@@ -442,10 +467,19 @@ class Trainer:
                 else:
                     train_time += time.perf_counter() - t0
             try:
-                test = self.evaluate(self.test_x, self.test_y)
-                scores = {} if cfg.metrics == "off" else epoch_scores(
-                    self.model, self.dataset, cfg.metrics, cfg.metrics_points, stopped=self._stop.is_set)
+                if self.dist is None or self.dist.is_main:  # in a distributed run, rank 0 evaluates alone
+                    test = self.evaluate(self.test_x, self.test_y)
+                    scores = {} if cfg.metrics == "off" else epoch_scores(
+                        self.model, self.dataset, cfg.metrics, cfg.metrics_points, stopped=self._stop.is_set)
+                    evaluated = (test, scores)
+                if self.dist is not None:
+                    evaluated = self.dist.from_main(evaluated if self.dist.is_main else None)
+                    if evaluated is None:
+                        raise EvaluationStopped()
+                    test, scores = evaluated
             except (EvaluationStopped, MetricsStopped):
+                if self.dist is not None and self.dist.is_main:
+                    self.dist.from_main(None)  # the others stop with rank 0
                 self._stop.clear()
                 yield TrainingDone(True, self.epoch, self.step, list(self.history))
                 return
@@ -572,8 +606,32 @@ class Trainer:
         weight = self.config.alpha * len(self.train_x) / n_l
         return loss_l.mean() + weight * ce.mean(), ce.mean().detach()
 
+    def _distributed_terms(self, x: torch.Tensor, y: torch.Tensor | None, n_global: int):
+        """One rank's share of a distributed step (:mod:`models.distributed`): the noise of the
+        whole global batch drawn from the shared generator, this rank's rows used; the loss
+        is the share's sum × N / G, so DDP's gradient average is the global batch's mean."""
+        from models.objectives import ELBOTerms
+
+        noise = None
+        if not self.model.is_autoencoder:
+            noise = self.dist.shard(torch.randn((n_global, self.model.latent_dim), generator=self.generator,
+                                                device=self.device))
+        recon, kl, neg, loss, extra = self._ddp(x, y, noise, self.kl_weight(), self.mixed_precision)
+        terms = ELBOTerms(recon=recon, kl=kl, neg_elbo=neg, loss=loss, extra=extra)
+        return terms, loss.sum() * (self.dist.world / n_global)
+
     def _flush(self, pending, steps, epoch, spe, total, samples, train_time) -> StepBatch:
-        values = torch.stack(pending).cpu()
+        if self.dist is None:
+            values = torch.stack(pending).cpu()
+        else:  # one all_reduce per flush: the global batches' means, and whether any rank was asked to stop
+            sums = torch.stack(pending)
+            flag = torch.full((len(sums), 1), float(self._stop.is_set()), device=sums.device)
+            values = self.dist.all_sum(torch.cat([sums, flag], dim=1)).cpu()
+            if bool((values[:, -1] > 0).any()):
+                self._agreed_stop = True
+                self._stop.set()
+            values = values[:, :-1] / torch.tensor(self._pending_n, dtype=values.dtype)[:, None]
+            self._pending_n = []
         if not torch.isfinite(values).all():
             bad = steps[int((~torch.isfinite(values)).any(dim=1).nonzero()[0])]
             raise NonFiniteLossError(

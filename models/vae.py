@@ -148,13 +148,19 @@ class VAE(nn.Module):
 
     @staticmethod
     def reparameterize(
-        mu: torch.Tensor, logvar: torch.Tensor | None, generator: torch.Generator | None = None
+        mu: torch.Tensor, logvar: torch.Tensor | None, generator: torch.Generator | None = None,
+        eps: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """z = mu + exp(logvar / 2) · ε with ε ~ N(0, I) (the reparameterization trick,
-        Kingma & Welling 2014 §2.4). Returns ``(B, D)``; z = mu when ``logvar`` is None."""
+        Kingma & Welling 2014 §2.4). Returns ``(B, D)``; z = mu when ``logvar`` is None.
+        ``eps`` ``(B, D)``: the noise to use, drawn by the caller (a distributed step draws
+        the global batch's noise and takes its rank's rows)."""
         if logvar is None:
             return mu
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        if eps is None:
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        else:
+            eps = eps.to(mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def decode_params(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -112,7 +112,8 @@ def training_frames(sources: Sequence[str | os.PathLike[str]], what: str, rows: 
     ``what="samples"`` decodes the same prior draws z (``rows × cols``, ``seed``) with each
     checkpoint's weights; ``what="manifold"`` the same G×G manifold (Kingma & Welling 2014,
     Fig. 4). Each frame is labelled with its epoch; its ``params["checkpoint"]`` names the file.
-    Each file is read once.
+    Each file is read once; files holding the same training position (a run folder's
+    latest, best and every-N checkpoints of one epoch) give one frame.
 
     Raises:
         ValueError: no checkpoints, checkpoints of different latent sizes or image shapes,
@@ -123,11 +124,16 @@ def training_frames(sources: Sequence[str | os.PathLike[str]], what: str, rows: 
     if what not in ("samples", "manifold"):
         raise ValueError(f"over training, what must be 'samples' or 'manifold', got {what!r}")
     paths = checkpoint_files(sources)
-    frames, first = [], None
+    frames, first, seen = [], None, set()
     for i, path in enumerate(paths):
         if stopped is not None and stopped():
             break
         ckpt = read_checkpoint(path)
+        position = ckpt.info.get("position", {})
+        at = (position.get("epoch"), position.get("step"), ckpt.info.get("train_config", {}).get("seed"))
+        if None not in at[:2] and at in seen:  # a run folder's latest, best and epoch-N files of one state
+            continue
+        seen.add(at)
         cfg = ckpt.model_config
         key = (cfg.latent_dim, tuple(cfg.input_shape))
         if first is None:

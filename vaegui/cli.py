@@ -73,7 +73,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_options(train, defaults=False)
     train.add_argument("--json", action="store_true", help="one JSON object per epoch (nats per image)")
     train.add_argument("--save", metavar="FILE", help="write a checkpoint (.vae) at the end, also after Ctrl+C")
-    train.add_argument("--resume", metavar="FILE", help="continue a checkpoint; --epochs is the new total")
+    train.add_argument("--resume", metavar="FILE",
+                       help="continue a checkpoint, or a run folder's newest one; --epochs is the new total")
+    train.add_argument("--run-dir", metavar="DIR",
+                       help="write a run folder: config.json, metrics.jsonl (every step and epoch), status.json, "
+                            "checkpoints/ (latest, best, every --checkpoint-every), samples/ (default with --resume "
+                            "of a run folder: that folder)")
+    train.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                       help="with --run-dir: also keep checkpoints/epoch-EEEE.vae every N epochs")
+    train.add_argument("--samples-every", type=int, default=0, metavar="N",
+                       help="with --run-dir: a samples grid every N epochs (always at the last)")
+    train.add_argument("--sample-epochs", type=int, nargs="*", default=[], metavar="E",
+                       help="with --run-dir: samples grids at these epochs")
+    train.add_argument("--tensorboard", action="store_true",
+                       help="with --run-dir: also write TensorBoard events (the 'tensorboard' extra)")
+    from vaegui.distcmd import add_distributed_options
+
+    add_distributed_options(train)
     train.add_argument("--image-size", type=int, choices=(28, 32, 64), help="size of imported images (default 28)")
     train.add_argument("--channels", type=int, choices=(1, 3), help="channels of imported images (default 1)")
     train.add_argument("--fit", choices=("crop", "pad"), default="crop",
@@ -101,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--scale", type=int, nargs="*", metavar="N",
                        help="instead: epoch time and peak memory on shapes:N for each N (default 5000 20000 60000), "
                             "each in its own process")
+    bench.add_argument("--ddp", action="store_true",
+                       help="instead: 1 process x 2 threads against torchrun with 2 processes x 1 thread (gloo), same "
+                            "global batch (--batch-size), fp32, --seeds repeats: samples/s and the final test -ELBO")
+    bench.add_argument("--follow", action="store_true",
+                       help="instead: the window following a run folder written at 100 step lines/s: delay from "
+                            "append to curve drawn (p95) and the longest event-loop stall")
     bench.add_argument("--m2", action="store_true",
                        help="instead: the semi-supervised M2's test error per epoch beside its classifier trained "
                             "on the same labels alone (--labels-per-class)")
@@ -175,79 +197,179 @@ def load_any(name: str, args, checkpoint=None):
     return data
 
 
+def epoch_text(event, train_cfg) -> str:
+    """``vaegui train``'s line for an epoch (nats per image)."""
+    from models.metrics import SCORE_TITLES
+    from models.penalties import TERM_TITLES
+
+    return (
+        f"epoch {event.epoch:>3}/{train_cfg.epochs}  train -ELBO {event.train_neg_elbo:8.2f}  "
+        f"test -ELBO {event.test_neg_elbo:8.2f} (recon {event.test_recon:7.2f} + KL {event.test_kl:6.2f})  "
+        f"{event.samples_per_s:>9,.0f} samples/s"
+        + (f"  -log p(x) {event.test_nll_iw:8.2f} (IS, k={train_cfg.eval_iw})"
+           if event.test_nll_iw is not None else "")
+        + (f"  test error {100 * event.test_error:.2f}%" if event.test_error is not None else "")
+        + "".join(f"  {TERM_TITLES[k]} {v:.3f}" for k, v in event.train_terms.items())
+        + "".join(f"  {SCORE_TITLES[k]} {event.disentanglement[k]:.3f}" for k in SCORE_TITLES
+                  if k in event.disentanglement)
+    )
+
+
+def _run_writer(args, trainer, checkpoint):
+    """The run folder's writer of ``vaegui train`` (None without ``--run-dir``): ``--resume``
+    of a run folder continues that folder unless ``--run-dir`` names another.
+
+    Raises:
+        RunFolderError, MissingTensorBoard: as :func:`models.runfolder.writer_for`.
+    """
+    from pathlib import Path
+
+    from models.runfolder import METRICS_FILE, writer_for
+
+    if getattr(args, "rank", 0) != 0:  # in a distributed run, rank 0 alone writes
+        return None
+    folder = args.run_dir or (args.resume if args.resume and Path(args.resume).is_dir() else None)
+    if folder is None:
+        if args.tensorboard:
+            raise ValueError("--tensorboard writes into the run folder: give --run-dir too")
+        return None
+    resume = checkpoint is not None and (Path(folder) / METRICS_FILE).exists()
+    return writer_for(folder, trainer, resume=resume, checkpoint_every=args.checkpoint_every,
+                      samples_every=args.samples_every, sample_epochs=args.sample_epochs,
+                      tensorboard=args.tensorboard)
+
+
+def _write_epoch(writer, event, trainer) -> None:
+    """The epoch's line, checkpoints and samples into the run folder; a checkpoint that
+    cannot be written (a full disk) is said on stderr and training goes on."""
+    import torch
+
+    from models.checkpoint import CheckpointError
+
+    try:
+        with torch.no_grad():
+            writer.epoch(event, trainer.export_state, trainer.model)
+    except CheckpointError as exc:
+        print(f"vaegui train: {exc}", file=sys.stderr)
+
+
 def cmd_train(args) -> int:
     """``vaegui train``: train headless, one line per epoch (nats per image); returns the exit
     status (0, 1 on a non-finite loss, 2 on bad options or files, 130 after Ctrl+C)."""
-    import signal
 
-    import torch
 
-    from models.checkpoint import CheckpointError, check_writable, read_checkpoint, save_checkpoint
-    from models.metrics import SCORE_TITLES
-    from models.penalties import TERM_TITLES
+    from models.checkpoint import CheckpointError, check_writable, read_checkpoint
     from models.resources import check_memory, dataset_bytes
-    from models.trainer import EpochEnd, NonFiniteLossError, Trainer, TrainingDone, resolve_precision, training_device
+    from models.runfolder import resume_path
+    from models.trainer import (
+        Trainer,
+        training_device,
+    )
 
-    checkpoint = None
+    checkpoint = writer = dist = None
     try:
+        if args.distributed:
+            from vaegui.distcmd import join
+
+            dist = join(args, resuming=bool(args.resume))
         if args.save:  # before any work: a bad path must not throw a finished run away
             check_writable(args.save)
         if args.resume:
-            checkpoint = read_checkpoint(args.resume)
+            checkpoint = read_checkpoint(resume_path(args.resume))
             if not checkpoint.has_training_state:
                 raise CheckpointError(f"{args.resume} has no optimizer state, so training cannot resume exactly")
         data, model_cfg, train_cfg = _configs(args, checkpoint)
         check_memory(model_cfg, train_cfg, dataset_bytes(data), training_device(train_cfg.device))
-        trainer = Trainer(model_cfg, train_cfg, data)
+        trainer = Trainer(model_cfg, train_cfg, data, dist=dist)
         if checkpoint is not None:
             trainer.load_state(checkpoint.tensors, checkpoint.info)
-    except ValueError as exc:  # CheckpointError and ResourceError are ValueErrors
-        print(f"vaegui train: {exc}", file=sys.stderr)
+        writer = _run_writer(args, trainer, checkpoint)
+    except (ValueError, ImportError, RuntimeError) as exc:  # CheckpointError, ResourceError, RunFolderError,
+        print(f"vaegui train: {exc}", file=sys.stderr)  # MissingTensorBoard, DistributedError
+        _leave(dist)
         return 2
+    try:
+        return _train_loop(args, trainer, data, model_cfg, train_cfg, checkpoint, writer, dist)
+    finally:
+        _leave(dist)
+
+
+def _leave(dist) -> None:
+    if dist is not None:
+        from models.distributed import shutdown
+
+        shutdown()
+
+
+def _train_loop(args, trainer, data, model_cfg, train_cfg, checkpoint, writer, dist) -> int:
+    """``vaegui train``'s loop after the set-up: lines per epoch (rank 0 alone under
+    ``--distributed``), the run folder, Ctrl+C / SIGTERM stop between two steps, ``--save``."""
+    import signal
+
+    import torch
+
+    from models.checkpoint import CheckpointError, save_checkpoint
+    from models.trainer import EpochEnd, NonFiniteLossError, StepBatch, TrainingDone, resolve_precision
+
+    main = dist is None or dist.is_main
     precision = resolve_precision(train_cfg.precision, trainer.device)
-    resumed = f"; resuming {args.resume} after epoch {trainer.epoch}" if checkpoint is not None else ""
-    print(
-        f"# {data.title}: {len(data.train_x)} train / {len(data.test_x)} test; "
-        f"{model_cfg.describe()}, {trainer.model.parameter_count():,} parameters, on "
-        f"{trainer.device.type} ({precision}); nats per image{resumed}",
-        file=sys.stderr,
-    )
+    resumed = f"; resuming {checkpoint.path} after epoch {trainer.epoch}" if checkpoint is not None else ""
+    distributed = (f"; {dist.world} processes ({dist.backend}), global batch {train_cfg.batch_size} = "
+                   f"{dist.world} × {train_cfg.batch_size // dist.world}" if dist is not None else "")
+    if main:
+        print(
+            f"# {data.title}: {len(data.train_x)} train / {len(data.test_x)} test; "
+            f"{model_cfg.describe()}, {trainer.model.parameter_count():,} parameters, on "
+            f"{trainer.device.type} ({precision}); nats per image{resumed}{distributed}"
+            + (f"; run folder {writer.folder}" if writer is not None else ""),
+            file=sys.stderr,
+        )
     interrupted = False
 
-    def on_sigint(_signum, _frame):  # stop between two steps, so the state saved is consistent
+    def on_signal(_signum, _frame):  # stop between two steps, so the state saved is consistent
         nonlocal interrupted
         interrupted = True
         trainer.request_stop()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    status = 0
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    status, ended, message = 0, "finished", ""
     try:
         for event in trainer.run():
+            if isinstance(event, StepBatch) and writer is not None:
+                writer.steps(event)
             if isinstance(event, TrainingDone) and event.stopped:
-                print("vaegui train: interrupted", file=sys.stderr)
-                status = 130
-            if not isinstance(event, EpochEnd):
+                if main:
+                    print("vaegui train: interrupted", file=sys.stderr)
+                status, ended, message = 130, "stopped", "interrupted"
+            if not isinstance(event, EpochEnd) or not main:
                 continue
+            if writer is not None:
+                _write_epoch(writer, event, trainer)
             if args.json:
                 print(json.dumps(event.as_dict()), flush=True)
             else:
-                print(
-                    f"epoch {event.epoch:>3}/{train_cfg.epochs}  train -ELBO {event.train_neg_elbo:8.2f}  "
-                    f"test -ELBO {event.test_neg_elbo:8.2f} (recon {event.test_recon:7.2f} + KL {event.test_kl:6.2f})  "
-                    f"{event.samples_per_s:>9,.0f} samples/s"
-                    + (f"  -log p(x) {event.test_nll_iw:8.2f} (IS, k={train_cfg.eval_iw})"
-                       if event.test_nll_iw is not None else "")
-                    + (f"  test error {100 * event.test_error:.2f}%" if event.test_error is not None else "")
-                    + "".join(f"  {TERM_TITLES[k]} {v:.3f}" for k, v in event.train_terms.items())
-                    + "".join(f"  {SCORE_TITLES[k]} {event.disentanglement[k]:.3f}" for k in SCORE_TITLES
-                              if k in event.disentanglement),
-                    flush=True,
-                )
+                print(epoch_text(event, train_cfg), flush=True)
     except NonFiniteLossError as exc:
         print(f"vaegui train: {exc}", file=sys.stderr)
+        status, ended, message = 1, "failed", str(exc)
+    except RuntimeError as exc:
+        if dist is None:
+            ended, message = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        # a collective failed: another rank died, hung past --dist-timeout, or lost its connection
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        ended = "failed"
+        message = f"rank {dist.rank}: the distributed run broke off (another rank died or hung): {first}"
+        print(f"vaegui train: {message}", file=sys.stderr)
         status = 1
+    except BaseException as exc:
+        ended, message = "failed", f"{type(exc).__name__}: {exc}"
+        raise
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if writer is not None:
+            writer.finish(ended, message, trainer.export_state)
     if args.save:
         try:
             with torch.no_grad():
@@ -321,6 +443,16 @@ def cmd_bench(args) -> int:
         options += [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in ("batch_size", "lr", "seed",
                                                                                       "precision", "device")]
         return run(args.scale or [5000, 20000, 60000], options, min(args.epochs, 2))
+    if args.follow:
+        from vaegui.runbench import print_follow
+
+        return print_follow()
+    if args.ddp:
+        from vaegui.runbench import ddp_figures
+
+        extra = [f"--{f.name.replace('_', '-')}={getattr(args, f.name)}" for f in fields_of(ModelConfig, cli=True)]
+        return ddp_figures(args.dataset or "mnist5k", args.epochs, args.batch_size, args.seeds,
+                           [*extra, f"--lr={args.lr}", f"--seed={args.seed}"])
     data, model_cfg, train_cfg = _configs(args)
     if args.models:
         return cmd_models(args, data, model_cfg, train_cfg)
@@ -390,6 +522,10 @@ def cmd_bench(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """The ``vaegui`` entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.command == "train" and args.nproc:
+        from vaegui.distcmd import launch
+
+        return launch(args, list(sys.argv[1:] if argv is None else argv))
     if args.command == "train":
         return cmd_train(args)
     if args.command == "bench":

@@ -1,0 +1,146 @@
+"""Distributed data-parallel training on PyTorch's own engine: ``torchrun`` starts the
+processes, ``torch.distributed`` connects them (gloo on the CPU, NCCL on CUDA) and
+:class:`torch.nn.parallel.DistributedDataParallel` averages the gradients.
+
+How a step is split, so that N processes train exactly as one process would on the
+same global batch (``TrainConfig.batch_size`` is the global batch G = N × per-rank):
+
+* every rank holds the same seeded generator, draws the same permutation each epoch
+  and takes its contiguous share of each global batch (:meth:`DistContext.shard`, sizes
+  differing by at most one on a last, short batch), so each image is seen once per
+  epoch and the shares are disjoint;
+* every rank draws the reparameterization noise of the whole global batch and uses
+  its rows (the generators stay in step, and the noise is the single process's);
+* each rank's loss is its images' sum × N / G, so DDP's average of the gradients is
+  the gradient of the global batch's mean;
+* the steps' metrics (sums of the ELBO terms) and a stop flag travel in one
+  ``all_reduce`` every ``sync_every`` (10) steps: the reported curves are the global
+  batch's, and a stop asked of any rank stops all of them after the same step;
+* rank 0 alone evaluates on the test split at an epoch's end and sends the figures to
+  the others (``broadcast_object_list``), and alone writes the run folder and checkpoints.
+
+Only a loss that is a mean over images is split this way: the β-VAE objective, without
+IWAE samples or free bits (the other objectives and those settings need the whole batch
+at once: :func:`check_distributable`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from models.config import TrainConfig
+from models.objectives import objective_terms
+
+
+class DistributedError(RuntimeError):
+    """Distributed training cannot start or went wrong; the message says why, for a person."""
+
+
+def check_distributable(model_kind: str, config: TrainConfig) -> None:
+    """Refuse settings whose loss is not a mean over images.
+
+    Raises:
+        ValueError: naming the setting.
+    """
+    for wrong, why in ((model_kind == "m2", "the semi-supervised M2 (its labelled batches)"),
+                       (config.objective != "beta",
+                        f"the {config.objective} objective (its penalty needs the whole batch)"),
+                       (config.iw_k > 1, "IWAE samples (iw_k > 1)"),
+                       (config.free_bits > 0, "free bits (a batch-mean KL)")):
+        if wrong:
+            raise ValueError(f"distributed training splits each batch across processes, which does not work for {why}")
+
+
+@dataclass
+class DistContext:
+    """This process's place in a distributed run: ``rank`` of ``world`` processes,
+    ``local_rank`` on its node, the ``backend``."""
+
+    rank: int
+    world: int
+    local_rank: int
+    backend: str
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, rows: torch.Tensor) -> torch.Tensor:
+        """This rank's contiguous share of a global batch's rows ``(G, ...)``."""
+        return torch.tensor_split(rows, self.world)[self.rank]
+
+    def all_sum(self, values: torch.Tensor) -> torch.Tensor:
+        """The sum over ranks of ``values`` (a small tensor, on the training device)."""
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+        return values
+
+    def from_main(self, obj):
+        """Rank 0's ``obj`` on every rank (pickled; small objects only)."""
+        box = [obj if self.is_main else None]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+
+def in_torchrun() -> bool:
+    """True when started by ``torchrun`` (its environment variables are set)."""
+    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"))
+
+
+def init_from_env(device: str = "auto", timeout_s: float = 600.0) -> DistContext:
+    """Join the process group ``torchrun`` set up: NCCL when training on CUDA (each
+    process on GPU ``LOCAL_RANK``), gloo otherwise. A collective that waits longer than
+    ``timeout_s`` for a rank fails with an error.
+
+    Raises:
+        DistributedError: outside torchrun, or when the group cannot be formed.
+    """
+    if not in_torchrun():
+        raise DistributedError("--distributed needs torchrun's environment: start it with "
+                               "torchrun --nproc_per_node=N -m vaegui train --distributed ..., or use "
+                               "vaegui train --nproc N")
+    rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
+    cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    backend = "nccl" if cuda and dist.is_nccl_available() else "gloo"
+    if cuda:
+        torch.cuda.set_device(local)
+    try:
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+    except (RuntimeError, ValueError) as exc:
+        raise DistributedError(f"could not join the distributed group (rank {rank} of {world}): {exc}") from exc
+    return DistContext(rank, world, local, backend)
+
+
+def shutdown() -> None:
+    """Leave the process group (when one was joined)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+class ObjectiveModule(nn.Module):
+    """The training objective as a module, so that :class:`DistributedDataParallel`
+    sees the forward pass it must synchronise (the VAE's encode and decode are called by
+    :func:`models.objectives.objective_terms`, not by ``VAE.forward``)."""
+
+    def __init__(self, vae: nn.Module):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, x, y, noise, kl_weight: float, autocast: bool, penalty=None):
+        terms = objective_terms(self.vae, x, y, None, kl_weight=kl_weight, autocast=autocast, penalty=penalty,
+                                noise=noise)
+        return terms.recon, terms.kl, terms.neg_elbo, terms.loss, terms.extra
+
+
+def wrap(vae: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:
+    """The VAE's objective inside :class:`torch.nn.parallel.DistributedDataParallel`."""
+    module = ObjectiveModule(vae)
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return nn.parallel.DistributedDataParallel(module, device_ids=[index], gradient_as_bucket_view=True)
+    return nn.parallel.DistributedDataParallel(module, gradient_as_bucket_view=True)
