@@ -248,6 +248,7 @@ class Run:
         path: the file it was opened from or saved to; ``dirty``: changed since.
         device, precision: where the newest run trains.
         last_done, last_error: how the newest run ended.
+        folder: the run folder the run is written to or read from (:mod:`models.runfolder`), if any.
     """
 
     model_config: ModelConfig | None = None
@@ -262,6 +263,7 @@ class Run:
     precision: str = ""
     last_done: TrainingDone | None = None
     last_error: str = ""
+    folder: str | None = None
     events: RunEvents = field(default_factory=RunEvents, repr=False)
 
     # -- what the window does ------------------------------------------------------------------
@@ -273,7 +275,7 @@ class Run:
         self.last_done, self.last_error = None, ""
         if not resume:
             self.history.clear()
-            self.state, self.path, self.dirty = None, None, False
+            self.state, self.path, self.dirty, self.folder = None, None, False, None
             self.events.reset.emit()
         self._set_progress(Progress("resuming" if resume else "starting", epochs=train_config.epochs,
                                     batch_size=train_config.batch_size))
@@ -282,7 +284,7 @@ class Run:
         """A saved model was opened (or imported, with ``state`` None): its configs,
         state and history replace the run's."""
         self.model_config, self.train_config = state.model_config, state.train_config
-        self.dataset_name, self.state = dataset_name, state
+        self.dataset_name, self.state, self.folder = dataset_name, state, None
         self.history.load(state.info)
         self.last_done, self.last_error = None, ""
         self.progress = Progress()

@@ -27,13 +27,16 @@ def test_every_message_is_a_frozen_dataclass_that_pickles():
         protocol.State: (TrainingState({"model.w": np.zeros(2)}, {"position": {"epoch": 1}}),),
         protocol.Autosaved: ("/tmp/a.vae",),
         protocol.AutosaveFailed: ("disk full",),
-        protocol.Job: (ModelConfig(), TrainConfig(), {}, None, protocol.AutosaveSettings("/tmp", 2, 60.0)),
+        protocol.Job: (ModelConfig(), TrainConfig(), {}, None, protocol.AutosaveSettings("/tmp", 2, 60.0),
+                       protocol.RunFolderSettings("/tmp/run", tensorboard=True)),
+        protocol.AutosaveSettings: ("/tmp",),
+        protocol.RunFolderSettings: ("/tmp/run",),
     }
     classes = [c for c in vars(protocol).values()
                if isinstance(c, type) and dataclasses.is_dataclass(c) and c.__module__ == protocol.__name__]
     assert set(samples) <= set(classes)
     for cls in classes:
-        message = cls(*samples.get(cls, ())) if cls is not protocol.AutosaveSettings else cls("/tmp")
+        message = cls(*samples.get(cls, ()))
         assert cls.__dataclass_params__.frozen
         again = pickle.loads(pickle.dumps(message))
         assert type(again) is cls

@@ -37,3 +37,16 @@ def ask_export_path(parent: QWidget, settings: QSettings, title: str, name: str,
     if path:
         settings.setValue("export/folder", str(Path(path).parent))
     return path
+
+
+def choose_folder(parent: QWidget, settings: QSettings, title: str, key: str = "runs/folder") -> str:
+    """An existing folder picked by the user (starting at the last one, remembered under
+    ``key``), or "" when cancelled."""
+    dialog = QFileDialog(parent, title, str(settings.value(key, str(Path.home()))))
+    dialog.setFileMode(QFileDialog.FileMode.Directory)
+    dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
+    path = dialog.selectedFiles()[0] if dialog.exec() and dialog.selectedFiles() else ""
+    if path:
+        settings.setValue(key, str(Path(path).parent))
+    return path

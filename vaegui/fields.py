@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox, QWidget
 
 
 def config_field(cls, name: str) -> dataclasses.Field:
@@ -55,6 +55,8 @@ def field_widget(cls, name: str) -> QWidget:
 
 def value(widget: QWidget) -> Any:
     """The value a field widget holds (the choice's key for a drop-down)."""
+    if isinstance(widget, QCheckBox):
+        return widget.isChecked()
     return widget.currentData() if isinstance(widget, QComboBox) else widget.value()
 
 
@@ -65,6 +67,9 @@ def set_value(widget: QWidget, new: Any) -> bool:
         if i < 0:
             return False
         widget.setCurrentIndex(i)
+        return True
+    if isinstance(widget, QCheckBox):  # QSettings' INI files give back "true" / "false"
+        widget.setChecked(new if isinstance(new, bool) else str(new).strip().lower() in ("true", "1", "yes"))
         return True
     widget.setValue(float(new) if isinstance(widget, QDoubleSpinBox) else int(new))
     return True

@@ -25,9 +25,11 @@ from vaegui.panels.interpolation import InterpolationPanel
 from vaegui.panels.latentmap import LatentMapPanel
 from vaegui.panels.manifold import ManifoldPanel
 from vaegui.panels.plots import PlotsPanel
+from vaegui.panels.runs import RunsPanel
 from vaegui.panels.samples import DataPanel, SamplesPanel
 from vaegui.panels.training import TrainingPanel
 from vaegui.panels.traversal import TraversalPanel
+from vaegui.runfolders import RunFolders
 from vaegui.session import ModelHandle
 from vaegui.trainactions import TrainingActions
 from vaegui.widgets import figure_paths
@@ -78,6 +80,8 @@ class MainWindow(QMainWindow):
         self.training = TrainingActions(self.ctx)
         self.data = Datasets(self.ctx)
         self.files = ModelFiles(self.ctx, self.data.imported)
+        self.runs = RunFolders(self.ctx, self.data.imported)
+        self.training.run_folders = self.runs
         self.files.extra_info = self.latent_map.attributes.to_info  # attribute vectors are kept with the model
         self.files.opened = self.latent_map.attributes.from_info
         self.figures = FigureActions(self.ctx, self.tabs)
@@ -110,12 +114,14 @@ class MainWindow(QMainWindow):
         self.latent_map = LatentMapPanel(h, s, lambda: (self.manifold.dims() if h.latent_dim > 2 else (0, 1),
                                                         self.manifold.grid_spin.value()))
         self.disentanglement = DisentanglementPanel(h, self.run.history, s)
+        self.runs_panel = RunsPanel(s, str(Path(self.ctx.data_dir) / "runs") if self.ctx.data_dir else None)
         self.tabs = QTabWidget()
         for panel, name in ((self.data_panel, "Data"), (self.browser, "Browse"), (self.latent_map, "Latent map"),
                             (self.manifold, "Manifold"),
                             (self.traversal, "Traversal"), (self.interpolation, "Interpolation"),
                             (self.samples, "Samples"), (self.analogies, "Analogies"),
-                            (self.activity, "Latent activity"), (self.disentanglement, "Disentanglement")):
+                            (self.activity, "Latent activity"), (self.disentanglement, "Disentanglement"),
+                            (self.runs_panel, "Runs")):
             self.tabs.addTab(panel, name)
             if hasattr(panel, "exported"):
                 panel.exported.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
@@ -164,6 +170,9 @@ class MainWindow(QMainWindow):
         self.run.events.epoch.connect(self.disentanglement.epoch_ended)
         self.run.events.reset.connect(self.disentanglement.reset)
         self.run.events.truncated.connect(lambda _step: self.disentanglement.refresh())
+        self.runs_panel.overlays_changed.connect(self.plots.set_overlays)
+        self.runs_panel.open_model.connect(self.files.open_model)
+        self.runs_panel.follow.connect(self.runs.follow)
 
     def _restore_layout(self) -> None:
         geometry, state = self.settings.value("window/geometry"), self.settings.value("window/state")
@@ -196,7 +205,7 @@ class MainWindow(QMainWindow):
         self.form.set_running(running, paused=self.controller.paused, can_continue=has_state)
         for action in (self.save_action, self.save_as_action):
             action.setEnabled(has_state and not running)
-        for action in (self.open_action, self.import_action, self.files.recent_menu.menuAction(),
+        for action in (self.open_action, self.follow_action, self.import_action, self.files.recent_menu.menuAction(),
                        self.import_folder_action, self.import_file_action, self.download_menu.menuAction()):
             action.setEnabled(not running)
         self.continue_action.setEnabled(has_state and not running)
@@ -274,6 +283,7 @@ class MainWindow(QMainWindow):
         if self.controller.running:
             self.statusBar().showMessage("Stopping training…")
         self.controller.shutdown()
+        self.runs.stop()
         self.latent_map.wait()
         self.disentanglement.wait()
         if self.sweep_dialog is not None:

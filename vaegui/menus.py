@@ -30,6 +30,9 @@ def build_menus(window) -> None:
     m = bar.addMenu("&File")
     w.open_action = _action(w, m, "Open model…", files.open_model_dialog, QKeySequence.StandardKey.Open)
     m.addMenu(files.recent_menu)
+    w.follow_action = _action(w, m, "Open run folder…", w.runs.open_dialog, "Ctrl+Shift+F",
+                              "Follow a run another process writes (vaegui train --run-dir, torchrun): curves, "
+                              "newest checkpoint, status")
     w.save_action = _action(w, m, "Save model", lambda: files.save_model(), QKeySequence.StandardKey.Save)
     w.save_as_action = _action(w, m, "Save model as…", files.save_model_as, "Ctrl+Shift+S")
     w.import_action = _action(w, m, "Import PyTorch weights…", files.import_weights_dialog)
@@ -70,7 +73,7 @@ def build_menus(window) -> None:
     m.addAction(w.plots_dock.toggleViewAction())
     for i in range(w.tabs.count()):
         _action(w, m, w.tabs.tabText(i), lambda _checked=False, i=i: w.tabs.setCurrentIndex(i),
-                f"Ctrl+{(i + 1) % 10}" if i < 10 else None)
+                f"Ctrl+{(i + 1) % 10}" if i < 10 else ("Ctrl+Shift+R" if w.tabs.widget(i) is w.runs_panel else None))
     _action(w, m, "New samples", w.samples.new_samples, "Ctrl+R")
     m = bar.addMenu("&Help")
     _action(w, m, "About vaegui", lambda: show_message(

@@ -42,6 +42,16 @@ class AutosaveSettings:
 
 
 @dataclass(frozen=True)
+class RunFolderSettings:
+    """Write the run into a run folder (:mod:`models.runfolder`): ``folder``, continuing
+    the run already there when the job resumes; ``tensorboard`` events too."""
+
+    folder: str
+    tensorboard: bool = False
+    samples_every: int = 1
+
+
+@dataclass(frozen=True)
 class Job:
     """Train ``model`` with ``train`` on ``data`` (:func:`models.state.dataset_to_arrays`),
     a new model or ``resume`` continued to ``train.epochs`` in total."""
@@ -51,6 +61,7 @@ class Job:
     data: dict
     resume: TrainingState | None = None
     autosave: AutosaveSettings | None = None
+    run_folder: RunFolderSettings | None = None
 
 
 @dataclass(frozen=True)

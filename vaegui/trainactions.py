@@ -48,6 +48,8 @@ class TrainingActions(QObject):
         super().__init__(ctx.window)
         self.ctx = ctx
         self.session: SessionFolder | None = None
+        #: the window's run folders (vaegui.runfolders.RunFolders), set by the window
+        self.run_folders = None
         self.autosave_problem = ""
         if ctx.data_dir:
             try:
@@ -88,7 +90,8 @@ class TrainingActions(QObject):
         ctx.form.save_settings()
         ctx.handle.new_model(model_config)
         ctx.run.begin(model_config, train_config, data.name)
-        ctx.controller.start(model_config, train_config, data, autosave=self.autosave_settings())
+        ctx.controller.start(model_config, train_config, data, autosave=self.autosave_settings(),
+                             run_folder=self.run_folder(model_config, data.name, resume=False))
         ctx.status(f"Training {model_config.describe()} on {data.title} for {train_config.epochs} epochs…")
 
     def continue_training(self) -> None:
@@ -111,7 +114,8 @@ class TrainingActions(QObject):
             return
         ctx.run.begin(state.model_config, config, ctx.handle.dataset.name, resume=True)
         ctx.controller.start(state.model_config, config, ctx.handle.dataset, resume=state,
-                             autosave=self.autosave_settings())
+                             autosave=self.autosave_settings(),
+                             run_folder=self.run_folder(state.model_config, ctx.handle.dataset.name, resume=True))
         ctx.status(f"Continuing from epoch {done} to {config.epochs}…")
 
     def toggle_pause(self) -> None:
@@ -162,6 +166,10 @@ class TrainingActions(QObject):
             return None
         every_s, keep = self.ctx.form.autosave_settings()
         return AutosaveSettings(str(self.session.path), keep=keep, every_s=every_s)
+
+    def run_folder(self, model_config, dataset: str, resume: bool):
+        """The run folder settings of a run about to start (``run_folders`` decides; None without)."""
+        return None if self.run_folders is None else self.run_folders.settings_for(model_config, dataset, resume)
 
     # -- what a run shows -----------------------------------------------------------------------
     def _on_epoch_end(self, end: EpochEnd) -> None:

@@ -63,8 +63,9 @@ def run_job(job: msg.Job, send, stop_event, run_event, metrics_interval=0.05, sn
     from models.checkpoint import CheckpointError, autosave
 
     pending: list[StepBatch] = []
-    trainer = None
+    trainer = writer = None
     settings = job.autosave
+    ended, message = "failed", ""
 
     def save_auto() -> None:
         if settings is None or not settings.folder:
@@ -87,6 +88,7 @@ def run_job(job: msg.Job, send, stop_event, run_event, metrics_interval=0.05, sn
                           run_event=run_event)
         if job.resume is not None:
             trainer.load_state(job.resume.tensors(), job.resume.info)
+        writer = open_run_folder(job, trainer, send)
         precision = resolve_precision(job.train.precision, trainer.device)
         send(msg.Started(str(trainer.device), precision, trainer.steps_per_epoch,
                      trainer.steps_per_epoch * job.train.epochs))
@@ -101,6 +103,8 @@ def run_job(job: msg.Job, send, stop_event, run_event, metrics_interval=0.05, sn
         for event in trainer.run():
             now = time.perf_counter()
             if isinstance(event, StepBatch):
+                if writer is not None:
+                    writer.steps(event)
                 pending.append(event)
                 # the epoch's last steps go out at once: the evaluation that follows may take a while
                 if now - last_metrics >= metrics_interval or event.step_in_epoch == event.steps_per_epoch:
@@ -118,15 +122,20 @@ def run_job(job: msg.Job, send, stop_event, run_event, metrics_interval=0.05, sn
                 snapshot()
                 last_snapshot = now
                 send(msg.Epoch(event))
+                if writer is not None:
+                    write_epoch(writer, event, trainer, send)
                 save_auto()
                 last_autosave = time.perf_counter()
             elif isinstance(event, TrainingDone):
                 snapshot()
                 send(msg.Done(event))
+                ended = "stopped" if event.stopped else "finished"
     except NonFiniteLossError as exc:
         flush()
+        message = str(exc)
         send(msg.Failed(f"{exc}, then press Continue."))
     except Exception as exc:  # every error must reach the window, not end the process
+        message = f"{type(exc).__name__}: {exc}"
         if _is_out_of_memory(exc):
             where = "the GPU" if "cuda" in str(exc).lower() else "this computer"
             send(msg.Failed(f"out of memory on {where}: try a smaller batch size or hidden width",
@@ -134,12 +143,57 @@ def run_job(job: msg.Job, send, stop_event, run_event, metrics_interval=0.05, sn
         else:
             send(msg.Failed(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     finally:
+        if writer is not None:
+            close_run_folder(writer, trainer, ended, message)
         if trainer is not None:
             try:
                 send(msg.State(TrainingState.from_tensors(*trainer.export_state())))
             except Exception as exc:  # the window keeps its last snapshot
                 send(msg.Failed(f"could not read the training state back: {exc}", traceback.format_exc()))
         send(msg.Idle())
+
+
+def open_run_folder(job: msg.Job, trainer, send):
+    """The job's :class:`models.runfolder.RunWriter`, or None (also when the folder cannot be
+    written: the window is told and training goes on without it)."""
+    if job.run_folder is None:
+        return None
+    from pathlib import Path
+
+    from models.runfolder import METRICS_FILE, writer_for
+
+    settings = job.run_folder
+    try:
+        resume = job.resume is not None and (Path(settings.folder) / METRICS_FILE).exists()
+        return writer_for(settings.folder, trainer, resume=resume, samples_every=settings.samples_every,
+                          tensorboard=settings.tensorboard)
+    except (ValueError, ImportError) as exc:  # RunFolderError, MissingTensorBoard
+        send(msg.AutosaveFailed(f"no run folder for this run: {exc}"))
+        return None
+
+
+def write_epoch(writer, event: EpochEnd, trainer, send) -> None:
+    """An epoch into the run folder (line, checkpoints, samples); a failed write is said, not fatal."""
+    import torch
+
+    from models.checkpoint import CheckpointError
+
+    try:
+        with WRITE_LOCK, torch.no_grad():
+            writer.epoch(event, trainer.export_state, trainer.model)
+    except CheckpointError as exc:
+        send(msg.AutosaveFailed(f"run folder: {exc}"))
+
+
+def close_run_folder(writer, trainer, ended: str, message: str) -> None:
+    """Say in the run folder how the run ended (a stopped run's state saved as its latest checkpoint)."""
+    import torch
+
+    def export():
+        with WRITE_LOCK, torch.no_grad():
+            return trainer.export_state()
+
+    writer.finish(ended, message, export if trainer is not None else None)
 
 
 def child_threads() -> int:

@@ -35,6 +35,7 @@ from vaegui.protocol import (
     Job,
     ProtocolError,
     Ready,
+    RunFolderSettings,
     Snapshot,
     Started,
     State,
@@ -141,9 +142,11 @@ class TrainingController(QObject):
         data: ImageDataset,
         resume: TrainingState | None = None,
         autosave: AutosaveSettings | None = None,
+        run_folder: RunFolderSettings | None = None,
     ) -> None:
         """Train in the child: a new model, or ``resume`` continued to
-        ``train_config.epochs`` in total, autosaving as ``autosave`` says.
+        ``train_config.epochs`` in total, autosaving as ``autosave`` says and writing
+        the run folder ``run_folder`` (:mod:`models.runfolder`) when given.
 
         Raises:
             RuntimeError: if a run is already in progress.
@@ -155,7 +158,7 @@ class TrainingController(QObject):
         self._run.set()
         self.last_step = 0
         self.steps_per_epoch = self.total_steps = 0
-        self._jobs.put(Job(model_config, train_config, dataset_to_arrays(data), resume, autosave))
+        self._jobs.put(Job(model_config, train_config, dataset_to_arrays(data), resume, autosave, run_folder))
         self.running = True
         self._poll.start()
         self.running_changed.emit(True)

@@ -100,6 +100,8 @@ class PlotsPanel(QWidget):
         #: the KL plot: made when a run first reports them
         self.term_curves: dict[str, pg.PlotDataItem] = {}
         self._terms_drawn = -1  # epochs drawn on them: they change at epoch ends, not at every step
+        #: other runs' curves by run name (set_overlays)
+        self.overlays: dict[str, list] = {}
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(0, 99)
@@ -237,6 +239,32 @@ class PlotsPanel(QWidget):
         for key, curve in self.term_curves.items():
             if not any(key in e.train_terms for e in self.epochs):
                 curve.setData([], [])
+
+    # -- other runs, overlaid ---------------------------------------------------------------------
+    def set_overlays(self, runs: list[tuple[str, tuple[int, int, int], MetricHistory]]) -> None:
+        """Overlay other runs' curves (the Runs panel's ticked runs), TensorBoard-style:
+        ``(name, colour, history)`` each, drawn as its smoothed train curve and its test
+        points per epoch in its colour on the three plots; [] removes them all."""
+        for items in self.overlays.values():
+            for plot, item in items:
+                plot.legend.removeItem(item)  # nothing happens for an item without a legend entry
+                plot.removeItem(item)
+        self.overlays = {}
+        w = self.smoothing_weight
+        for name, colour, history in runs:
+            items = []
+            x = history.steps.data
+            ex = np.array([e.step for e in history.epochs], dtype=np.float64)
+            for key, _title in TERMS:
+                plot = self.plots[key]
+                train = plot.plot(x, ema(history.terms[key].data, w), pen=pg.mkPen(colour, width=1.5))
+                ey = np.array([getattr(e, f"test_{key}") for e in history.epochs], dtype=np.float64)
+                test = plot.plot(ex, ey, pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine), symbol="o",
+                                 symbolSize=5, symbolBrush=colour, symbolPen=colour)
+                items += [(plot, train), (plot, test)]
+                if key == "neg_elbo":
+                    plot.legend.addItem(train, name)
+            self.overlays[name] = items
 
     def _mouse_moved(self, pos) -> None:
         for key, title in TERMS:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QGroupBox,
@@ -136,6 +137,20 @@ class TrainingPanel(QWidget):
         autosave_row.addWidget(QLabel("keep"))
         autosave_row.addWidget(self.keep_spin)
         train_form.addRow("Autosave:", autosave_row)
+        self.run_folder_check = QCheckBox("keep")
+        self.run_folder_check.setChecked(True)
+        self.run_folder_check.setToolTip(
+            "Write each run into its own folder under the app's data folder: config, metrics.jsonl, status, "
+            "checkpoints (latest, best), samples; open it later with File ▸ Open run folder or the Runs dock")
+        self.tensorboard_check = QCheckBox("TensorBoard")
+        self.tensorboard_check.setToolTip("Also write TensorBoard event files into the run folder "
+                                          "(needs the 'tensorboard' extra)")
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.run_folder_check)
+        run_row.addWidget(self.tensorboard_check)
+        run_row.addStretch(1)
+        self.run_folder_check.toggled.connect(self.tensorboard_check.setEnabled)
+        train_form.addRow("Run folder:", run_row)
 
         self.train_button = QPushButton("Train")
         self.train_button.setToolTip("Train a new model with these settings (Ctrl+Return)")
@@ -334,6 +349,10 @@ class TrainingPanel(QWidget):
         """``(every_s, keep)``: seconds between timed autosaves (0: epoch ends only) and how many to keep."""
         return self.autosave_spin.value() * 60.0, self.keep_spin.value()
 
+    def run_folder_settings(self) -> tuple[bool, bool]:
+        """``(keep, tensorboard)``: write a run folder for the next run, with TensorBoard events."""
+        return self.run_folder_check.isChecked(), self.tensorboard_check.isChecked()
+
     def set_running(self, running: bool, paused: bool = False, can_continue: bool = False) -> None:
         """Enable the buttons and fields that make sense while a run is (not) running."""
         self.setEnabled(True)
@@ -372,7 +391,8 @@ class TrainingPanel(QWidget):
         """Remembered widgets by settings key: the config fields under their field names."""
         return {
             "dataset": self.dataset_combo, "shapes_count": self.shapes_spin,
-            "autosave_minutes": self.autosave_spin, "autosave_keep": self.keep_spin, **self.fields,
+            "autosave_minutes": self.autosave_spin, "autosave_keep": self.keep_spin,
+            "run_folder": self.run_folder_check, "tensorboard": self.tensorboard_check, **self.fields,
         }
 
     def save_settings(self) -> None:
