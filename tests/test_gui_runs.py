@@ -138,3 +138,25 @@ def test_the_runs_panel_lists_sorts_overlays_and_opens_runs(qtbot, window, tmp_p
     panel.select("beta-1")
     ui.click(panel.follow_button)
     assert window.runs.feed is not None and window.runs.feed.state == "finished"
+
+
+def test_continue_from_a_followed_run_that_is_still_written_goes_to_a_new_folder(qtbot, settings, tmp_path):
+    import os
+
+    folder = tmp_path / "elsewhere"
+    assert train_cli(folder, "--epochs", "1").returncode == 0
+    status = json.loads((folder / "status.json").read_text())  # as if its writer were still at work
+    (folder / "status.json").write_text(json.dumps(dict(status, state="running", pid=os.getpid(),
+                                                        heartbeat=time.time() + 3600)))
+    w = MainWindow(settings=settings, dataset="digits", data_dir=str(tmp_path / "data"))
+    qtbot.addWidget(w)
+    w.show()
+    assert w.runs.follow(folder)
+    qtbot.waitUntil(lambda: w.run.state is not None, timeout=5000)
+    UI(qtbot, w).continue_to(2)
+    runs = list((tmp_path / "data" / "runs").iterdir())
+    assert len(runs) == 1 and w.run.folder == str(runs[0])
+    assert [e.epoch for e in read_metrics(folder)[1]] == [1]  # the other writer's folder is left alone
+    qtbot.waitUntil(lambda: read_status(runs[0])["state"] == "finished", timeout=10_000)
+    assert [e.epoch for e in read_metrics(runs[0])[1]] == [2]
+    w.close()

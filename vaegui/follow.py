@@ -179,7 +179,9 @@ class RunFolderFeed(QObject):
             return
         self.state = state
         run = self.run
-        if state == "running":
+        if state == "running":  # (again: another process continued the run in this folder)
+            if not self.timer.isActive():
+                self.timer.start()
             return
         self.timer.stop()
         epochs = run.history.epochs

@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMessageBox
 
 from models.config import ModelConfig
-from models.runfolder import RunFolderError
+from models.runfolder import RunFolderError, read_status
 from vaegui.context import WindowContext
 from vaegui.dialogs import choose_folder
 from vaegui.follow import RunFolderFeed
@@ -54,6 +54,8 @@ class RunFolders(QObject):
         if not keep:
             return None
         folder = self.ctx.run.folder if resume else None
+        if folder is not None and read_status(folder).get("state") == "running":
+            folder = None  # another process still writes there (a followed run): continue in a new folder
         if folder is None:
             if self.root is None:
                 return None
