@@ -116,10 +116,20 @@ def init_from_env(device: str = "auto", timeout_s: float = 600.0) -> DistContext
     return DistContext(rank, world, local, backend)
 
 
-def shutdown() -> None:
-    """Leave the process group (when one was joined)."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+def shutdown(together: bool = True) -> None:
+    """Leave the process group (when one was joined). With ``together``, the ranks first
+    wait for each other (a barrier), so that none tears its connections down while
+    another still uses them: gloo then aborts the late rank ("terminate called without an
+    active exception", seen one run in twelve on a loaded machine). After a failure the
+    ranks leave without waiting."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if together:
+        try:
+            dist.barrier()
+        except RuntimeError:  # a rank is gone: leave anyway
+            pass
+    dist.destroy_process_group()
 
 
 class ObjectiveModule(nn.Module):

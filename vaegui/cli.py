@@ -286,19 +286,22 @@ def cmd_train(args) -> int:
         writer = _run_writer(args, trainer, checkpoint)
     except (ValueError, ImportError, RuntimeError) as exc:  # CheckpointError, ResourceError, RunFolderError,
         print(f"vaegui train: {exc}", file=sys.stderr)  # MissingTensorBoard, DistributedError
-        _leave(dist)
+        _leave(dist, together=False)
         return 2
+    status = 1
     try:
-        return _train_loop(args, trainer, data, model_cfg, train_cfg, checkpoint, writer, dist)
+        status = _train_loop(args, trainer, data, model_cfg, train_cfg, checkpoint, writer, dist)
+        return status
     finally:
-        _leave(dist)
+        _leave(dist, together=status in (0, 130))
 
 
-def _leave(dist) -> None:
+def _leave(dist, together: bool) -> None:
+    """Leave the distributed group: after a good end all ranks together, after a failure at once."""
     if dist is not None:
         from models.distributed import shutdown
 
-        shutdown()
+        shutdown(together)
 
 
 def _train_loop(args, trainer, data, model_cfg, train_cfg, checkpoint, writer, dist) -> int:
