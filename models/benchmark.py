@@ -38,6 +38,7 @@ def reference_loop(model_config: ModelConfig, train_config: TrainConfig, data: I
     # The Trainer builds the same seeded model and owns the shared evaluation code.
     trainer = Trainer(model_config, train_config, data)
     model, device = trainer.model, trainer.device
+    model.to(memory_format=torch.contiguous_format)  # a plain loop keeps PyTorch's default layout
     opt = torch.optim.Adam(model.parameters(), lr=train_config.lr)
     loader = DataLoader(
         TensorDataset(as_float(data.train_x), data.train_y),

@@ -249,6 +249,11 @@ class Trainer:
                                                          self.device)
                                   if train_config.objective == "factorvae" else None)
         self.model.to(self.device)
+        #: conv networks train in channels-last memory format (oneDNN's and cuDNN's fast layout: measured
+        #: 1.02–1.23× fp32 and 1.07–1.14× bf16 over the default layout at 28 and 64 pixels on 2 CPU cores)
+        self.channels_last = model_config.arch == "conv"
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         #: the distributed context and the objective inside DistributedDataParallel (None alone)
         self.dist, self._ddp = dist, None
         if dist is not None:
@@ -414,6 +419,8 @@ class Trainer:
                 x = as_float(self.train_x[idx.cpu()].to(self.device, non_blocking=True)) if self.streamed \
                     else as_float(self.train_x[idx])
                 y = None if self.train_y is None else self.train_y[idx]
+                if self.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
                 if self.dist is None:
                     terms = objective_terms(
                         model, x, y, self.generator, kl_weight=self.kl_weight(), free_bits=cfg.free_bits,
@@ -575,6 +582,12 @@ class Trainer:
             raise ValueError(f"the optimizer state does not fit this model: {_first_line(exc)}") from exc
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.lr
+        # Adam's moments in their parameter's memory layout (a checkpoint holds them contiguous; the
+        # fused update walks a moment's memory in its parameter's order, channels-last for the conv nets)
+        for param, state in self.optimizer.state.items():
+            for key, value in list(state.items()):
+                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
         if self.discriminator is not None:
             self.discriminator.load(tensors, untrained)
         try:

@@ -121,6 +121,31 @@ def test_conv_nets_run_forward_and_backward_at_every_size(size, channels):
         ModelConfig(input_shape=(1, 8, 8), arch="conv")
 
 
+def test_conv_trainer_runs_channels_last_and_resumes_exactly():
+    import dataclasses
+
+    from models.checkpoint import checkpoint_bytes
+    from models.data import ImageDataset
+
+    g = torch.Generator().manual_seed(0)
+    data = ImageDataset("tiny", (torch.rand(96, 1, 28, 28, generator=g) > 0.5).float(), torch.zeros(96).long(),
+                        torch.rand(32, 1, 28, 28, generator=g), torch.zeros(32).long(), ("0",))
+    config = ModelConfig(input_shape=(1, 28, 28), arch="conv", latent_dim=4, hidden_dim=32)
+    train = TrainConfig(epochs=2, batch_size=40, precision="fp32", device="cpu")
+    whole = Trainer(config, train, data)
+    assert whole.model.enc_conv[0].weight.is_contiguous(memory_format=torch.channels_last)
+    list(whole.run())
+    half = Trainer(config, dataclasses.replace(train, epochs=1), data)
+    list(half.run())
+    tensors, info = half.export_state()
+    assert checkpoint_bytes(tensors, info)  # the checkpoint writes the channels-last weights and Adam moments
+    rest = Trainer(config, train, data)
+    rest.load_state({k: v.contiguous() for k, v in tensors.items()}, info)  # as read back from a file
+    list(rest.run())
+    for key, value in whole.model.state_dict().items():
+        torch.testing.assert_close(rest.model.state_dict()[key], value, rtol=0, atol=1e-6, msg=key)
+
+
 def test_cvae_decoding_changes_with_the_label():
     config = ModelConfig(input_shape=(1, 8, 8), model="cvae", n_classes=10, latent_dim=2, hidden_dim=16)
     model = VAE(config)
