@@ -10,6 +10,7 @@ import dataclasses
 import io
 import math
 import os
+import shutil
 import statistics
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from models.checkpoint import atomic_write, save_checkpoint
 from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset
 from models.metrics import SCORE_TITLES, MetricsStopped, epoch_scores
-from models.trainer import EpochEnd, Trainer, TrainingDone
+from models.runfolder import CONFIG_FILE, writer_for
+from models.trainer import EpochEnd, StepBatch, Trainer, TrainingDone
 
 #: the table's columns: key → title (nats per image where a unit applies)
 COLUMNS = {
@@ -66,7 +68,9 @@ def run_sweep(model_config: ModelConfig, train_config: TrainConfig, data: ImageD
               on_trainer: Callable[[Trainer], None] | None = None) -> Iterator[RunStarted | RunEpoch | RunFinished]:
     """Train every (β, seed) of the grid one after another with ``train_config``'s other settings.
 
-    Each run is saved as ``out_dir/beta-B_seed-S.vae`` and scored at its end on the dataset's
+    Each run is written as a run folder ``out_dir/runs/beta-B_seed-S/`` while it trains
+    (:mod:`models.runfolder`: metrics, status, the last epoch's samples; the Runs panel
+    compares them), saved as ``out_dir/beta-B_seed-S.vae`` and scored at its end on the dataset's
     ground-truth factors when it has them (:func:`models.metrics.epoch_scores`, ``scores``
     ``"fast"`` or ``"all"``, ``points`` images); ``out_dir/sweep.csv`` is rewritten after each
     run, so the table holds every finished run even if the sweep is stopped.
@@ -98,11 +102,24 @@ def run_sweep(model_config: ModelConfig, train_config: TrainConfig, data: ImageD
             on_trainer(trainer)
         if stopped is not None and stopped():  # asked while the trainer was being made
             return
-        for event in trainer.run():
-            if isinstance(event, EpochEnd):
-                yield RunEpoch(index, event)
-            elif isinstance(event, TrainingDone) and event.stopped:
-                return
+        folder = out / "runs" / run_name(cfg.beta, cfg.seed).removesuffix(".vae")
+        if (folder / CONFIG_FILE).exists():  # this sweep's own earlier run of the same (β, seed), as the .vae
+            shutil.rmtree(folder)
+        writer = writer_for(folder, trainer)
+        try:
+            for event in trainer.run():
+                if isinstance(event, StepBatch):
+                    writer.steps(event)
+                elif isinstance(event, EpochEnd):
+                    writer.epoch(event, model=trainer.model)
+                    yield RunEpoch(index, event)
+                elif isinstance(event, TrainingDone) and event.stopped:
+                    writer.finish("stopped", "the sweep was stopped")
+                    return
+        except BaseException as exc:  # a non-finite loss, or the sweep's consumer went away (GeneratorExit)
+            writer.finish("failed" if isinstance(exc, Exception) else "stopped", f"{type(exc).__name__}: {exc}")
+            raise
+        writer.finish("finished")
         path = out / run_name(cfg.beta, cfg.seed)
         save_checkpoint(path, *trainer.export_state())
         end = trainer.history[-1]

@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from models.checkpoint import read_checkpoint
+from models.runfolder import scan_runs
 from models.sweep import tradeoff
 from vaegui.cli import main
 
@@ -27,6 +28,10 @@ def test_cli_sweep_of_two_runs_writes_the_table_and_each_run_reopens(tmp_path, c
         name = line.split(",")[-1]
         c = read_checkpoint(out / name)
         assert c.train_config.beta == beta and c.train_config.seed == 0 and c.info["position"]["epoch"] == 1
+    runs = scan_runs(out)  # each run is a run folder too, for the Runs panel
+    assert [(r.name, r.state, r.epochs_done, r.settings["beta"]) for r in runs] == [
+        ("runs/beta-1_seed-0", "finished", 1, 1.0), ("runs/beta-4_seed-0", "finished", 1, 4.0)]
+    assert (out / "runs" / "beta-4_seed-0" / "samples" / "epoch-0001.png").exists()
     assert main(["sweep", "--beta", "-1", "--out", str(tmp_path / "bad"), *SMALL]) == 2
     assert "beta must be" in capsys.readouterr().err
 
