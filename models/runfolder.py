@@ -312,9 +312,11 @@ def parse_epoch(line: dict) -> EpochEnd:
 
 def parse_steps(line: dict) -> StepBatch:
     """A :class:`StepBatch` from its metrics.jsonl line (nulls back to NaN)."""
-    d = {k: v for k, v in line.items() if k in _STEP_FIELDS}
+    d = {k: line[k] for k in _STEP_FIELDS if k in line}
     for key in ("recon", "kl", "neg_elbo", "loss"):
-        d[key] = [math.nan if v is None else v for v in d.get(key, [])]
+        values = d.get(key, [])
+        if None in values:
+            d[key] = [math.nan if v is None else v for v in values]
     return StepBatch(**d)
 
 

@@ -137,11 +137,8 @@ class RunFolderFeed(QObject):
         for line in self.tail.read():
             kind = line.get("event")
             try:
-                if kind == "steps":
-                    batch = parse_steps(line)
-                    if pending and (batch.epoch != pending[-1].epoch):
-                        flush()
-                    pending.append(batch)
+                if kind == "steps":  # the steps up to an epoch's end go to the run in one batch
+                    pending.append(parse_steps(line))
                 elif kind == "epoch":
                     flush()
                     run.on_epoch(parse_epoch(line))
