@@ -72,6 +72,10 @@ def test_the_sweep_dialog_runs_fills_the_plot_opens_a_run_and_cancels(qtbot, win
     assert (tmp_path / "tradeoff.png").stat().st_size > 1000
     assert dialog.open_selected(1)
     assert window.handle.ready and window.handle.model.config.latent_dim == 2
+    qtbot.mouseClick(dialog.runs_button, Qt.MouseButton.LeftButton)  # Compare runs: the Runs tab on the sweep
+    assert window.tabs.currentWidget() is window.runs_panel
+    assert [window.runs_panel.table.item(r, 1).text() for r in range(2)] == ["runs/beta-1_seed-0",
+                                                                           "runs/beta-4_seed-0"]
     # a folder written by the dialog (or the command line) opens again
     dialog.rows = []
     assert dialog.load_folder(str(tmp_path / "runs")) and dialog.table.rowCount() == 2

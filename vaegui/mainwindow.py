@@ -268,10 +268,18 @@ class MainWindow(QMainWindow):
         from vaegui.sweepdialog import SweepDialog
 
         if self.sweep_dialog is None:
-            self.sweep_dialog = SweepDialog(self.form, self.files.open_model, self.settings, self)
+            self.sweep_dialog = SweepDialog(self.form, self.files.open_model, self.settings, self,
+                                            show_runs=self.show_runs)
         self.sweep_dialog.show()
         self.sweep_dialog.raise_()
         return self.sweep_dialog
+
+    def show_runs(self, folder: str) -> None:
+        """The Runs tab on ``folder`` (a sweep's, say)."""
+        self.runs_panel.set_root(folder)
+        self.tabs.setCurrentWidget(self.runs_panel)
+        self.raise_()
+        self.activateWindow()
 
     # -- closing -----------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:

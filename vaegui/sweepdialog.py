@@ -104,12 +104,15 @@ class SweepDialog(QDialog):
         form: the window's :class:`~vaegui.panels.training.TrainingPanel` (the other settings).
         open_model: ``open_model(path) -> bool``, the window's way to open a checkpoint.
         settings: where the grid and the folder are remembered.
+        show_runs: ``show_runs(folder)``, the window's Runs tab on the sweep's run folders (its
+            *Compare runs* button), or None.
     """
 
-    def __init__(self, form, open_model, settings: QSettings | None = None, parent: QWidget | None = None):
+    def __init__(self, form, open_model, settings: QSettings | None = None, parent: QWidget | None = None,
+                 show_runs=None):
         super().__init__(parent)
         self.setWindowTitle("Sweep: β × seeds")
-        self.form, self.open_model, self.settings = form, open_model, settings
+        self.form, self.open_model, self.settings, self.show_runs = form, open_model, settings, show_runs
         self.process: QProcess | None = None
         self.rows: list[dict] = []
         self.folder = ""
@@ -155,12 +158,16 @@ class SweepDialog(QDialog):
         self.open_button = QPushButton("Open run")
         self.open_button.setToolTip("Open the selected run's model in the window (or double-click its row)")
         self.export_button = QPushButton("Export plot…")
+        self.runs_button = QPushButton("Compare runs")
+        self.runs_button.setToolTip("Show the sweep's run folders in the window's Runs tab, to overlay their curves")
+        self.runs_button.setVisible(show_runs is not None)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self.progress.setFormat("")
         buttons = QHBoxLayout()
-        for b in (self.start_button, self.cancel_button, self.load_button, self.open_button, self.export_button):
+        for b in (self.start_button, self.cancel_button, self.load_button, self.open_button, self.export_button,
+                  self.runs_button):
             buttons.addWidget(b)
         self.message = QLabel()
         self.message.setWordWrap(True)
@@ -186,6 +193,7 @@ class SweepDialog(QDialog):
         self.load_button.clicked.connect(self._load_dialog)
         self.open_button.clicked.connect(self.open_selected)
         self.export_button.clicked.connect(self._export_dialog)
+        self.runs_button.clicked.connect(self.compare_runs)
         self.table.cellDoubleClicked.connect(lambda row, _col: self.open_selected(row))
         for edit in (self.beta_edit, self.seed_edit):
             edit.textChanged.connect(self._update_summary)
@@ -408,6 +416,16 @@ class SweepDialog(QDialog):
             self.message.setText("Select a finished run in the table first.")
             return False
         return bool(self.open_model(str(Path(self.folder) / self.rows[row]["file"])))
+
+    def compare_runs(self) -> None:
+        """The window's Runs tab on this sweep's folder (each run is a run folder under ``runs/``)."""
+        folder = self.folder or self.folder_edit.text().strip()
+        if self.show_runs is None or not folder:
+            return
+        if not (Path(folder) / "runs").is_dir():
+            self.message.setText(f"{folder} has no run folders yet (sweeps write them under runs/ since this version).")
+            return
+        self.show_runs(folder)
 
     def _export_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export the trade-off plot",
