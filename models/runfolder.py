@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from models.checkpoint import SUFFIX, CheckpointError, atomic_write, save_checkpoint
 from models.config import ModelConfig, TrainConfig
@@ -81,6 +82,11 @@ def _json_default(value):
 
 def dumps(obj: dict) -> str:
     """One JSON line; NaN and infinities are written as null (JSON has neither)."""
+    try:  # the usual case, without walking the values in Python
+        return json.dumps(obj, default=_json_default, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        pass
+
     def clean(v):
         if isinstance(v, float) and not math.isfinite(v):
             return None
@@ -320,29 +326,32 @@ def parse_steps(line: dict) -> StepBatch:
     return StepBatch(**d)
 
 
-def apply_lines(lines: list[dict], steps: list[StepBatch], epochs: list[EpochEnd]) -> None:
-    """Fold metrics.jsonl lines into ``steps`` and ``epochs`` (a resume drops what came after its step)."""
+def apply_lines(lines: list[dict], steps: list[StepBatch] | None, epochs: list[EpochEnd]) -> None:
+    """Fold metrics.jsonl lines into ``steps`` (None: leave the steps out) and ``epochs`` (a
+    resume drops what came after its step)."""
     for line in lines:
         kind = line.get("event")
         try:
             if kind == "steps":
-                steps.append(parse_steps(line))
+                if steps is not None:
+                    steps.append(parse_steps(line))
             elif kind == "epoch":
                 epochs.append(parse_epoch(line))
             elif kind == "resume":
                 at = int(line["step"])
-                steps[:] = [b for b in steps if b.steps and b.steps[-1] <= at]
+                if steps is not None:
+                    steps[:] = [b for b in steps if b.steps and b.steps[-1] <= at]
                 epochs[:] = [e for e in epochs if e.step <= at]
         except (TypeError, ValueError, KeyError):
             continue
 
 
-def read_metrics(folder: str | os.PathLike[str]) -> tuple[list[StepBatch], list[EpochEnd]]:
-    """Every complete step and epoch line of a run folder."""
-    steps: list[StepBatch] = []
+def read_metrics(folder: str | os.PathLike[str], with_steps: bool = True) -> tuple[list[StepBatch], list[EpochEnd]]:
+    """Every complete step (unless ``with_steps`` is False) and epoch line of a run folder."""
+    steps: list[StepBatch] | None = [] if with_steps else None
     epochs: list[EpochEnd] = []
     apply_lines(MetricsTail(Path(folder) / METRICS_FILE).read(), steps, epochs)
-    return steps, epochs
+    return steps or [], epochs
 
 
 def read_config(folder: str | os.PathLike[str]) -> tuple[ModelConfig, TrainConfig, dict]:
@@ -362,16 +371,6 @@ def read_config(folder: str | os.PathLike[str]) -> tuple[ModelConfig, TrainConfi
         raise RunFolderError(f"{path} cannot be read: {exc}") from exc
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
 def read_status(folder: str | os.PathLike[str], now: float | None = None) -> dict:
     """The run's status.json, with ``state`` "stopped unexpectedly" when it says running
     but its writer is gone: a dead pid on this host, or a heartbeat older than
@@ -387,7 +386,7 @@ def read_status(folder: str | os.PathLike[str], now: float | None = None) -> dic
     if status.get("state") == "running":
         same_host = status.get("host") == socket.gethostname()
         pid = status.get("pid")
-        gone = same_host and isinstance(pid, int) and not _pid_alive(pid)
+        gone = same_host and isinstance(pid, int) and not psutil.pid_exists(pid)
         stale = now - float(status.get("heartbeat") or 0) > STALE_S
         if gone or stale:
             status = dict(status, state="stopped unexpectedly",
@@ -447,7 +446,7 @@ def summarize(folder: str | os.PathLike[str], root: str | os.PathLike[str] | Non
     """
     folder = Path(folder)
     model, train, _ = read_config(folder)
-    _, epochs = read_metrics(folder)
+    _, epochs = read_metrics(folder, with_steps=False)
     status = read_status(folder)
     tests = [e.test_neg_elbo for e in epochs if math.isfinite(e.test_neg_elbo)]
     settings = {**{k: getattr(model, k) for k in KEY_SETTINGS if hasattr(model, k)},
@@ -458,19 +457,15 @@ def summarize(folder: str | os.PathLike[str], root: str | os.PathLike[str] | Non
                       tests[-1] if tests else math.nan, settings, model, train)
 
 
-def scan_runs(root: str | os.PathLike[str], max_depth: int = 4) -> list[RunSummary]:
+def find_runs(root: str | os.PathLike[str], max_depth: int = 4) -> list[Path]:
     """Every run folder (a folder with config.json and metrics.jsonl) under ``root``,
-    ``root`` itself included, at most ``max_depth`` levels down, sorted by name;
-    unreadable ones are left out."""
+    ``root`` itself included, at most ``max_depth`` levels down."""
     root = Path(root)
-    found: list[RunSummary] = []
+    found: list[Path] = []
 
     def walk(folder: Path, depth: int) -> None:
         if (folder / CONFIG_FILE).is_file() and (folder / METRICS_FILE).exists():
-            try:
-                found.append(summarize(folder, root))
-            except RunFolderError:
-                pass
+            found.append(folder)
             return
         if depth >= max_depth:
             return
@@ -482,6 +477,18 @@ def scan_runs(root: str | os.PathLike[str], max_depth: int = 4) -> list[RunSumma
             walk(child, depth + 1)
 
     walk(root, 0)
+    return found
+
+
+def scan_runs(root: str | os.PathLike[str], max_depth: int = 4) -> list[RunSummary]:
+    """:func:`summarize` of every run folder under ``root`` (:func:`find_runs`), sorted by
+    name; unreadable ones are left out."""
+    found = []
+    for folder in find_runs(root, max_depth):
+        try:
+            found.append(summarize(folder, root))
+        except RunFolderError:
+            pass
     return sorted(found, key=lambda r: r.name)
 
 

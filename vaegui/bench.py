@@ -12,6 +12,31 @@ import numpy as np
 from models.config import ModelConfig, TrainConfig
 
 
+class StallMeter:
+    """The GUI thread's stalls, as the benchmarks measure them: a QTimer ticking every
+    ``interval_ms``; :meth:`gaps_ms` gives the gaps between its ticks minus the interval."""
+
+    def __init__(self, interval_ms: int = 5):
+        from PySide6.QtCore import QTimer
+
+        self.interval_ms = interval_ms
+        self.ticks: list[float] = []
+        self.timer = QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+
+    def start(self) -> None:
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def gaps_ms(self, skip: int = 0) -> np.ndarray:
+        """Each gap beyond the interval, ms, leaving out the first ``skip`` (start-up); [0] if none."""
+        gaps = np.diff(self.ticks)[skip:] * 1000.0 - self.interval_ms
+        return gaps if len(gaps) else np.zeros(1)
+
+
 def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, headless_samples_per_s: float) -> dict:
     """Train in the window with a slider being moved every 30 ms; print and return the figures.
 
@@ -41,10 +66,7 @@ def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, 
         window.tabs.setCurrentWidget(window.traversal)
         app.processEvents()
 
-        ticks: list[float] = []
-        tick = QTimer()
-        tick.setInterval(5)
-        tick.timeout.connect(lambda: ticks.append(time.perf_counter()))
+        stalls = StallMeter()
         rng = np.random.default_rng(0)
         panel = window.traversal
 
@@ -59,18 +81,17 @@ def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, 
         loop = QEventLoop()
         window.controller.running_changed.connect(lambda running: None if running else loop.quit())
         window.training.start_training()
-        tick.start()
+        stalls.start()
         mover.start()
         loop.exec()
-        tick.stop()
+        stalls.stop()
         mover.stop()
         history = list(window.run.history.epochs)
         window.close()
         window.deleteLater()
         app.processEvents()
 
-    gaps = np.diff(ticks) * 1000.0 if len(ticks) > 1 else np.zeros(1)
-    stall_ms = max(0.0, float(gaps.max()) - 5.0)
+    stall_ms = max(0.0, float(stalls.gaps_ms().max()))
     lat = np.array(panel.latencies_ms[1:] or [float("nan")])  # the first includes the first layout
     gui_rate = history[-1].samples_per_s if history else float("nan")
     figures = {

@@ -102,12 +102,13 @@ def gui_figures(n: int) -> dict:
 
     offscreen_default()
     configure_pyqtgraph()
-    from PySide6.QtCore import QElapsedTimer, QEvent, QPointF, Qt, QTimer
+    from PySide6.QtCore import QEvent, QPointF, Qt
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
 
     from models.config import ModelConfig
     from models.embedding import MapRequest, build_map
+    from vaegui.bench import StallMeter
     from vaegui.panels.latentmap import LatentMapPanel
     from vaegui.session import ModelHandle
 
@@ -128,20 +129,8 @@ def gui_figures(n: int) -> dict:
 
     freeze_startup_objects()  # as run_gui does after start-up
     port = panel.plot.viewport()
-    gaps: list[float] = []
-    clock = QElapsedTimer()
-    clock.start()
-    last = [clock.nsecsElapsed()]
-
-    def tick():
-        now = clock.nsecsElapsed()
-        gaps.append((now - last[0]) / 1e6 - 5.0)
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(5)
-    timer.timeout.connect(tick)
-    timer.start()
+    stalls = StallMeter()
+    stalls.start()
     w, h = port.width(), port.height()
     t_end = time.perf_counter() + 3.0
     k = 0
@@ -160,11 +149,11 @@ def gui_figures(n: int) -> dict:
         end = time.perf_counter() + 0.01
         while time.perf_counter() < end:
             app.processEvents()
-    timer.stop()
+    stalls.stop()
     panel.close()
     panel.deleteLater()
     app.processEvents()
-    g = np.array(gaps[5:])
+    g = stalls.gaps_ms(skip=5)
     return {"points": n, "stall_ms": float(g.max()), "p95_gap_ms": float(np.percentile(g, 95))}
 
 

@@ -87,10 +87,11 @@ def follow_figures(rate: float = 100.0, seconds: float = 10.0) -> dict:
 
     offscreen_default()
     configure_pyqtgraph()
-    from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
+    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from vaegui.app import freeze_startup_objects
+    from vaegui.bench import StallMeter
     from vaegui.mainwindow import MainWindow
 
     app = QApplication.instance() or QApplication([])
@@ -113,29 +114,17 @@ def follow_figures(rate: float = 100.0, seconds: float = 10.0) -> dict:
             drawn.append((time.time(), w.plots.point_counts()["train"]))
 
         w.plots.timer.timeout.connect(after_redraw)
-        gaps: list[float] = []
-        clock = QElapsedTimer()
-        clock.start()
-        last = [clock.nsecsElapsed()]
-
-        def tick() -> None:
-            now = clock.nsecsElapsed()
-            gaps.append((now - last[0]) / 1e6 - 5.0)
-            last[0] = now
-
-        timer = QTimer()
-        timer.setInterval(5)
-        timer.timeout.connect(tick)
+        stalls = StallMeter()
         w.runs.follow(folder)
         following = time.time()  # lines written before this were read as a backlog, not followed
-        timer.start()
+        stalls.start()
         while writer.poll() is None:
             app.processEvents()
             time.sleep(0.001)
         end = time.perf_counter() + 0.5
         while time.perf_counter() < end:
             app.processEvents()
-        timer.stop()
+        stalls.stop()
         w.close()
     finally:
         writer.kill()
@@ -151,7 +140,7 @@ def follow_figures(rate: float = 100.0, seconds: float = 10.0) -> dict:
                    if step in written and written[step] >= following]
         before = max(before, count)
     d = np.array(delays) * 1000
-    g = np.array(gaps[5:])
+    g = stalls.gaps_ms(skip=5)
     return {"lines": len(written), "drawn": before, "followed": len(delays), "delay_median_ms": float(np.median(d)),
             "delay_p95_ms": float(np.percentile(d, 95)), "stall_ms": float(g.max())}
 

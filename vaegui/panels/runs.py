@@ -5,6 +5,7 @@ and buttons to open a run's model in the latent panels or to follow it."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -25,7 +26,18 @@ from PySide6.QtWidgets import (
 )
 
 from models.run import MetricHistory
-from models.runfolder import KEY_SETTINGS, METRICS_FILE, STATUS_FILE, RunSummary, checkpoints, read_metrics, scan_runs
+from models.runfolder import (
+    KEY_SETTINGS,
+    METRICS_FILE,
+    STATUS_FILE,
+    RunFolderError,
+    RunSummary,
+    checkpoints,
+    find_runs,
+    read_metrics,
+    read_status,
+    summarize,
+)
 
 #: a colour per overlaid run (matplotlib's tab10 without the live run's blue and red)
 COLOURS = ((255, 127, 14), (44, 160, 44), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
@@ -84,6 +96,8 @@ class RunsPanel(QWidget):
         self.shown: set[str] = set()
         self._histories: dict[str, tuple[tuple, MetricHistory]] = {}
         self._keys: dict[str, tuple] = {}
+        #: (root, folder) → (files' key, summary): a run is read again only when its files changed
+        self._summaries: dict[tuple[Path, Path], tuple[tuple, RunSummary]] = {}
         self.folder_edit = QLineEdit(self._stored_root())
         self.folder_edit.setPlaceholderText("a folder of run folders")
         self.folder_edit.returnPressed.connect(self.refresh)
@@ -172,14 +186,33 @@ class RunsPanel(QWidget):
         return stamp(folder / METRICS_FILE), stamp(folder / STATUS_FILE)
 
     def _auto_refresh(self) -> None:
-        """Re-read only when a run folder's metrics or status changed (or runs came or went)."""
+        """The timer's look at the folder: the table and overlays change only when runs came or
+        went or a run's files changed; unchanged runs are not read again."""
         root = self.root
-        if root is None or not root.is_dir():
-            return
-        if any(self._keys.get(r.name) != self._folder_key(r.folder) for r in self.runs) or not self.runs:
-            self.refresh()
+        if root is not None and root.is_dir():
+            self.refresh(only_changes=True)
 
-    def refresh(self) -> None:
+    def _summaries_of(self, root: Path) -> list[RunSummary]:
+        runs = []
+        for folder in find_runs(root):
+            key = self._folder_key(folder)
+            cached = self._summaries.get((root, folder))
+            if cached is None or cached[0] != key:
+                try:
+                    cached = (key, summarize(folder, root))
+                except RunFolderError:
+                    continue
+                self._summaries[(root, folder)] = cached
+            elif cached[1].state == "running":  # a writer that died changes no file: ask its status
+                status = read_status(folder)
+                if status.get("state") != "running":
+                    cached = (key, dataclasses.replace(cached[1], state=str(status.get("state", "")),
+                                                       message=str(status.get("message", ""))))
+                    self._summaries[(root, folder)] = cached
+            runs.append(cached[1])
+        return sorted(runs, key=lambda r: r.name)
+
+    def refresh(self, only_changes: bool = False) -> None:
         """Read the folder tree again: the table, then the overlays of the ticked runs."""
         root = self.root
         if root is None or not root.is_dir():
@@ -190,8 +223,12 @@ class RunsPanel(QWidget):
             return
         if self.settings is not None:
             self.settings.setValue("runs/root", str(root))
-        self.runs = scan_runs(root)
-        self._keys = {r.name: self._folder_key(r.folder) for r in self.runs}
+        runs = self._summaries_of(root)
+        keys = {r.name: self._folder_key(r.folder) for r in runs}
+        if only_changes and keys == self._keys and [(r.name, r.state) for r in runs] == [
+                (r.name, r.state) for r in self.runs]:
+            return
+        self.runs, self._keys = runs, keys
         self.shown &= {r.name for r in self.runs}
         self.info.setText(f"{len(self.runs)} runs in {root}. Tick runs to overlay their curves on the plots."
                           if self.runs else f"No run folders in {root} yet.")
