@@ -35,7 +35,7 @@ import torch.distributed as dist
 from torch import nn
 
 from models.config import TrainConfig
-from models.objectives import objective_terms
+from models.objectives import ELBOTerms, objective_terms
 
 
 class DistributedError(RuntimeError):
@@ -145,6 +145,52 @@ class ObjectiveModule(nn.Module):
         terms = objective_terms(self.vae, x, y, None, kl_weight=kl_weight, autocast=autocast, penalty=penalty,
                                 noise=noise)
         return terms.recon, terms.kl, terms.neg_elbo, terms.loss, terms.extra
+
+
+class DistributedStep:
+    """The distributed side of a training step, held by :class:`models.trainer.Trainer`.
+
+    Args:
+        ctx: this process's place in the run; vae: the trainer's model (wrapped in DDP here).
+    """
+
+    def __init__(self, ctx: DistContext, vae: nn.Module, device: torch.device):
+        self.ctx, self.vae, self.device = ctx, vae, device
+        self.ddp = wrap(vae, ctx, device)
+        #: the global batch size of each step recorded since the last :meth:`reduce`
+        self.sizes: list[int] = []
+        #: a stop was asked of some rank: every rank stops before its next step
+        self.agreed_stop = False
+
+    def terms(self, x: torch.Tensor, y: torch.Tensor | None, n_global: int, generator: torch.Generator,
+              kl_weight: float, autocast: bool) -> tuple[ELBOTerms, torch.Tensor]:
+        """This rank's share ``x`` ``(B_r, C, H, W)`` of a global batch of ``n_global`` images: its
+        terms (nats per image) and the loss to differentiate, the share's sum × N / G. The noise of
+        the whole global batch is drawn from the shared generator and this rank's rows used."""
+        noise = None
+        if not self.vae.is_autoencoder:
+            noise = self.ctx.shard(torch.randn((n_global, self.vae.latent_dim), generator=generator,
+                                               device=self.device))
+        recon, kl, neg, loss, extra = self.ddp(x, y, noise, kl_weight, autocast)
+        terms = ELBOTerms(recon=recon, kl=kl, neg_elbo=neg, loss=loss, extra=extra)
+        return terms, loss.sum() * (self.ctx.world / n_global)
+
+    def sums(self, terms: ELBOTerms, n_global: int) -> torch.Tensor:
+        """The step's sums of recon, KL, −ELBO and loss over this share ``(4,)``, for :meth:`reduce`."""
+        self.sizes.append(n_global)
+        return torch.stack([terms.recon.sum(), terms.kl.sum(), terms.neg_elbo.sum(), terms.loss.sum()]).detach().float()
+
+    def reduce(self, sums: list[torch.Tensor], stop_requested: bool) -> torch.Tensor:
+        """One all_reduce for the steps since the last call: their global means ``(k, 4)`` on the
+        CPU; :attr:`agreed_stop` is set when any rank was asked to stop."""
+        stacked = torch.stack(sums)
+        flag = torch.full((len(stacked), 1), float(stop_requested), device=stacked.device)
+        values = self.ctx.all_sum(torch.cat([stacked, flag], dim=1)).cpu()
+        if bool((values[:, -1] > 0).any()):
+            self.agreed_stop = True
+        means = values[:, :-1] / torch.tensor(self.sizes, dtype=values.dtype)[:, None]
+        self.sizes = []
+        return means
 
 
 def wrap(vae: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:

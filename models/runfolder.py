@@ -192,18 +192,30 @@ class RunWriter:
         if self.tb is not None:
             self.tb.steps(batch)
 
-    def epoch(self, end: EpochEnd, export_state=None, model=None) -> None:
+    def epoch(self, end: EpochEnd, export_state=None, model=None) -> str:
         """An epoch ended: its line, then the checkpoints (``export_state()`` gives the
-        trainer's ``(tensors, info)``) and the samples grid (decoded by ``model``)."""
+        trainer's ``(tensors, info)``) and the samples grid (decoded by ``model``).
+
+        Returns:
+            "" or, when a checkpoint or the grid could not be written (a full disk), why:
+            the run goes on and the caller says so.
+        """
+        import torch
+
         self.write_line(epoch_line(end))
         with self._lock:
             self._status.update(epoch=end.epoch, step=end.step)
         if self.tb is not None:
             self.tb.epoch(end)
-        if export_state is not None:
-            self.save_checkpoints(end, *export_state())
-        if model is not None and self.wants_samples(end.epoch):
-            self.save_samples(model, end.epoch, end.step)
+        try:
+            with torch.no_grad():
+                if export_state is not None:
+                    self.save_checkpoints(end, *export_state())
+                if model is not None and self.wants_samples(end.epoch):
+                    self.save_samples(model, end.epoch, end.step)
+        except CheckpointError as exc:
+            return str(exc)
+        return ""
 
     def save_checkpoints(self, end: EpochEnd, tensors, info) -> None:
         ckpt = self.folder / CHECKPOINTS

@@ -255,14 +255,12 @@ class Trainer:
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         #: the distributed context and the objective inside DistributedDataParallel (None alone)
-        self.dist, self._ddp = dist, None
+        self.dist, self._dstep = dist, None
         if dist is not None:
-            from models.distributed import check_distributable, wrap
+            from models.distributed import DistributedStep, check_distributable
 
             check_distributable(model_config.model, train_config)
-            self._ddp = wrap(self.model, dist, self.device)
-        self._agreed_stop = False
-        self._pending_n: list[int] = []
+            self._dstep = DistributedStep(dist, self.model, self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr, **_fused_adam(self.device))
         #: the objective's own terms, reported as epoch means (EpochEnd.train_terms)
         self.term_keys: tuple[str, ...] = OBJECTIVE_TERMS[train_config.objective]
@@ -399,7 +397,8 @@ class Trainer:
             pending: list[torch.Tensor] = []
             pending_steps: list[int] = []
             while self._step_in_epoch < spe:
-                if self._agreed_stop if self.dist is not None else (self._stop.is_set() or not self._running.is_set()):
+                if self._dstep.agreed_stop if self._dstep is not None else (
+                        self._stop.is_set() or not self._running.is_set()):
                     if pending:
                         yield self._flush(pending, pending_steps, epoch, spe, total, samples, train_time)
                         pending, pending_steps = [], []
@@ -407,7 +406,8 @@ class Trainer:
                         pass
                     if self._stop.is_set():
                         self._stop.clear()
-                        self._agreed_stop = False
+                        if self._dstep is not None:
+                            self._dstep.agreed_stop = False
                         yield TrainingDone(True, self.epoch, self.step, list(self.history))
                         return
                 t0 = time.perf_counter()
@@ -429,7 +429,8 @@ class Trainer:
                     )
                     loss = terms.loss.mean()
                 else:
-                    terms, loss = self._distributed_terms(x, y, n_global)
+                    terms, loss = self._dstep.terms(x, y, n_global, self.generator, self.kl_weight(),
+                                                    self.mixed_precision)
                 if self.semi_supervised:
                     ce = self._m2_labelled_loss(len(idx))
                     loss = loss + ce[0]
@@ -460,10 +461,8 @@ class Trainer:
                 if self.dist is None:
                     pending.append(torch.stack([terms.recon.mean(), terms.kl.mean(), terms.neg_elbo.mean(), loss,
                                                 *[v.float() for v in extra]]).detach())
-                else:  # this share's sums, the global batch's size and the stop flag: summed over ranks at the flush
-                    pending.append(torch.stack([terms.recon.sum(), terms.kl.sum(), terms.neg_elbo.sum(),
-                                                terms.loss.sum()]).detach().float())
-                    self._pending_n.append(n_global)
+                else:  # this share's sums: summed over the ranks at the flush
+                    pending.append(self._dstep.sums(terms, n_global))
                 pending_steps.append(self.step)
                 if len(pending) >= self.sync_every or self._step_in_epoch == spe:
                     batch = self._flush(pending, pending_steps, epoch, spe, total, samples, None)
@@ -619,32 +618,13 @@ class Trainer:
         weight = self.config.alpha * len(self.train_x) / n_l
         return loss_l.mean() + weight * ce.mean(), ce.mean().detach()
 
-    def _distributed_terms(self, x: torch.Tensor, y: torch.Tensor | None, n_global: int):
-        """One rank's share of a distributed step (:mod:`models.distributed`): the noise of the
-        whole global batch drawn from the shared generator, this rank's rows used; the loss
-        is the share's sum × N / G, so DDP's gradient average is the global batch's mean."""
-        from models.objectives import ELBOTerms
-
-        noise = None
-        if not self.model.is_autoencoder:
-            noise = self.dist.shard(torch.randn((n_global, self.model.latent_dim), generator=self.generator,
-                                                device=self.device))
-        recon, kl, neg, loss, extra = self._ddp(x, y, noise, self.kl_weight(), self.mixed_precision)
-        terms = ELBOTerms(recon=recon, kl=kl, neg_elbo=neg, loss=loss, extra=extra)
-        return terms, loss.sum() * (self.dist.world / n_global)
-
     def _flush(self, pending, steps, epoch, spe, total, samples, train_time) -> StepBatch:
-        if self.dist is None:
+        if self._dstep is None:
             values = torch.stack(pending).cpu()
         else:  # one all_reduce per flush: the global batches' means, and whether any rank was asked to stop
-            sums = torch.stack(pending)
-            flag = torch.full((len(sums), 1), float(self._stop.is_set()), device=sums.device)
-            values = self.dist.all_sum(torch.cat([sums, flag], dim=1)).cpu()
-            if bool((values[:, -1] > 0).any()):
-                self._agreed_stop = True
+            values = self._dstep.reduce(pending, self._stop.is_set())
+            if self._dstep.agreed_stop:
                 self._stop.set()
-            values = values[:, :-1] / torch.tensor(self._pending_n, dtype=values.dtype)[:, None]
-            self._pending_n = []
         if not torch.isfinite(values).all():
             bad = steps[int((~torch.isfinite(values)).any(dim=1).nonzero()[0])]
             raise NonFiniteLossError(

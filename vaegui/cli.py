@@ -239,20 +239,6 @@ def _run_writer(args, trainer, checkpoint):
                       tensorboard=args.tensorboard)
 
 
-def _write_epoch(writer, event, trainer) -> None:
-    """The epoch's line, checkpoints and samples into the run folder; a checkpoint that
-    cannot be written (a full disk) is said on stderr and training goes on."""
-    import torch
-
-    from models.checkpoint import CheckpointError
-
-    try:
-        with torch.no_grad():
-            writer.epoch(event, trainer.export_state, trainer.model)
-    except CheckpointError as exc:
-        print(f"vaegui train: {exc}", file=sys.stderr)
-
-
 def cmd_train(args) -> int:
     """``vaegui train``: train headless, one line per epoch (nats per image); returns the exit
     status (0, 1 on a non-finite loss, 2 on bad options or files, 130 after Ctrl+C)."""
@@ -346,8 +332,9 @@ def _train_loop(args, trainer, data, model_cfg, train_cfg, checkpoint, writer, d
                 status, ended, message = 130, "stopped", "interrupted"
             if not isinstance(event, EpochEnd) or not main:
                 continue
-            if writer is not None:
-                _write_epoch(writer, event, trainer)
+            problem = "" if writer is None else writer.epoch(event, trainer.export_state, trainer.model)
+            if problem:
+                print(f"vaegui train: {problem}", file=sys.stderr)
             if args.json:
                 print(json.dumps(event.as_dict()), flush=True)
             else:

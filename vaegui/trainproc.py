@@ -123,7 +123,10 @@ def run_job(job: msg.Job, send, stop_event, run_event, metrics_interval=0.05, sn
                 last_snapshot = now
                 send(msg.Epoch(event))
                 if writer is not None:
-                    write_epoch(writer, event, trainer, send)
+                    with WRITE_LOCK:
+                        problem = writer.epoch(event, trainer.export_state, trainer.model)
+                    if problem:
+                        send(msg.AutosaveFailed(f"run folder: {problem}"))
                 save_auto()
                 last_autosave = time.perf_counter()
             elif isinstance(event, TrainingDone):
@@ -170,19 +173,6 @@ def open_run_folder(job: msg.Job, trainer, send):
     except (ValueError, ImportError) as exc:  # RunFolderError, MissingTensorBoard
         send(msg.AutosaveFailed(f"no run folder for this run: {exc}"))
         return None
-
-
-def write_epoch(writer, event: EpochEnd, trainer, send) -> None:
-    """An epoch into the run folder (line, checkpoints, samples); a failed write is said, not fatal."""
-    import torch
-
-    from models.checkpoint import CheckpointError
-
-    try:
-        with WRITE_LOCK, torch.no_grad():
-            writer.epoch(event, trainer.export_state, trainer.model)
-    except CheckpointError as exc:
-        send(msg.AutosaveFailed(f"run folder: {exc}"))
 
 
 def close_run_folder(writer, trainer, ended: str, message: str) -> None:
