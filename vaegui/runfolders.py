@@ -50,7 +50,7 @@ class RunFolders(QObject):
     def settings_for(self, model_config: ModelConfig, dataset: str, resume: bool) -> RunFolderSettings | None:
         """The run folder of a run about to start: a continued run goes on in its folder,
         a new one gets a new folder; None when the form says no or there is no data folder."""
-        keep, tensorboard = self.ctx.form.run_folder_settings()
+        keep, tensorboard = self.ctx.form.outputs.run_folder_settings()
         if not keep:
             return None
         folder = self.ctx.run.folder if resume else None

@@ -164,7 +164,7 @@ class TrainingActions(QObject):
                 self.autosave_label.setText("autosave off")
                 self.autosave_label.setToolTip(f"Autosave is off for this run: {self.autosave_problem}")
             return None
-        every_s, keep = self.ctx.form.autosave_settings()
+        every_s, keep = self.ctx.form.outputs.autosave_settings()
         return AutosaveSettings(str(self.session.path), keep=keep, every_s=every_s)
 
     def run_folder(self, model_config, dataset: str, resume: bool):

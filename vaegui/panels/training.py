@@ -31,6 +31,53 @@ from vaegui.fields import field_widget, label, set_value, value
 OLD_SETTINGS_KEYS = {"latent_dim": "latent", "hidden_dim": "hidden", "batch_size": "batch"}
 
 
+class RunOutputs:
+    """The form's rows of what a run leaves behind: autosaves (every N minutes besides each
+    epoch's end, keeping the newest K) and the run's folder (with TensorBoard events)."""
+
+    def __init__(self):
+        self.autosave_spin = QSpinBox()
+        self.autosave_spin.setRange(0, 240)
+        self.autosave_spin.setValue(5)
+        self.autosave_spin.setSuffix(" min")
+        self.autosave_spin.setSpecialValueText("each epoch only")
+        self.autosave_spin.setToolTip("Autosave at the end of each epoch and also every N minutes")
+        self.keep_spin = QSpinBox()
+        self.keep_spin.setRange(1, 50)
+        self.keep_spin.setValue(3)
+        self.keep_spin.setToolTip("Autosaves kept in this session's folder")
+        self.autosave_row = QHBoxLayout()
+        self.autosave_row.addWidget(self.autosave_spin, 1)
+        self.autosave_row.addWidget(QLabel("keep"))
+        self.autosave_row.addWidget(self.keep_spin)
+        self.run_folder_check = QCheckBox("keep")
+        self.run_folder_check.setChecked(True)
+        self.run_folder_check.setToolTip(
+            "Write each run into its own folder under the app's data folder: config, metrics.jsonl, status, "
+            "checkpoints (latest, best), samples; open it later with File ▸ Open run folder or the Runs tab")
+        self.tensorboard_check = QCheckBox("TensorBoard")
+        self.tensorboard_check.setToolTip("Also write TensorBoard event files into the run folder "
+                                          "(needs the 'tensorboard' extra)")
+        self.run_row = QHBoxLayout()
+        self.run_row.addWidget(self.run_folder_check)
+        self.run_row.addWidget(self.tensorboard_check)
+        self.run_row.addStretch(1)
+        self.run_folder_check.toggled.connect(self.tensorboard_check.setEnabled)
+
+    def autosave_settings(self) -> tuple[float, int]:
+        """``(every_s, keep)``: seconds between timed autosaves (0: epoch ends only) and how many to keep."""
+        return self.autosave_spin.value() * 60.0, self.keep_spin.value()
+
+    def run_folder_settings(self) -> tuple[bool, bool]:
+        """``(keep, tensorboard)``: write a run folder for the next run, with TensorBoard events."""
+        return self.run_folder_check.isChecked(), self.tensorboard_check.isChecked()
+
+    def widgets(self) -> dict:
+        """The remembered widgets by settings key."""
+        return {"autosave_minutes": self.autosave_spin, "autosave_keep": self.keep_spin,
+                "run_folder": self.run_folder_check, "tensorboard": self.tensorboard_check}
+
+
 class TrainingPanel(QWidget):
     """The form. ``train_requested`` / ``pause_requested`` / ``stop_requested`` are
     emitted by the buttons; the window decides what they do."""
@@ -122,35 +169,11 @@ class TrainingPanel(QWidget):
         eval_row.addWidget(self.eval_iw_spin, 1)
         eval_row.addWidget(self.eval_images_spin, 1)
         train_form.addRow(label(TrainConfig, "eval_iw"), eval_row)
-        self.autosave_spin = QSpinBox()
-        self.autosave_spin.setRange(0, 240)
-        self.autosave_spin.setValue(5)
-        self.autosave_spin.setSuffix(" min")
-        self.autosave_spin.setSpecialValueText("each epoch only")
-        self.autosave_spin.setToolTip("Autosave at the end of each epoch and also every N minutes")
-        self.keep_spin = QSpinBox()
-        self.keep_spin.setRange(1, 50)
-        self.keep_spin.setValue(3)
-        self.keep_spin.setToolTip("Autosaves kept in this session's folder")
-        autosave_row = QHBoxLayout()
-        autosave_row.addWidget(self.autosave_spin, 1)
-        autosave_row.addWidget(QLabel("keep"))
-        autosave_row.addWidget(self.keep_spin)
-        train_form.addRow("Autosave:", autosave_row)
-        self.run_folder_check = QCheckBox("keep")
-        self.run_folder_check.setChecked(True)
-        self.run_folder_check.setToolTip(
-            "Write each run into its own folder under the app's data folder: config, metrics.jsonl, status, "
-            "checkpoints (latest, best), samples; open it later with File ▸ Open run folder or the Runs dock")
-        self.tensorboard_check = QCheckBox("TensorBoard")
-        self.tensorboard_check.setToolTip("Also write TensorBoard event files into the run folder "
-                                          "(needs the 'tensorboard' extra)")
-        run_row = QHBoxLayout()
-        run_row.addWidget(self.run_folder_check)
-        run_row.addWidget(self.tensorboard_check)
-        run_row.addStretch(1)
-        self.run_folder_check.toggled.connect(self.tensorboard_check.setEnabled)
-        train_form.addRow("Run folder:", run_row)
+        self.outputs = RunOutputs()
+        self.autosave_spin, self.keep_spin = self.outputs.autosave_spin, self.outputs.keep_spin
+        self.run_folder_check, self.tensorboard_check = self.outputs.run_folder_check, self.outputs.tensorboard_check
+        train_form.addRow("Autosave:", self.outputs.autosave_row)
+        train_form.addRow("Run folder:", self.outputs.run_row)
 
         self.train_button = QPushButton("Train")
         self.train_button.setToolTip("Train a new model with these settings (Ctrl+Return)")
@@ -345,14 +368,6 @@ class TrainingPanel(QWidget):
             for f in fields_of(type(config), form=True):
                 set_value(self.fields[f.name], getattr(config, f.name))
 
-    def autosave_settings(self) -> tuple[float, int]:
-        """``(every_s, keep)``: seconds between timed autosaves (0: epoch ends only) and how many to keep."""
-        return self.autosave_spin.value() * 60.0, self.keep_spin.value()
-
-    def run_folder_settings(self) -> tuple[bool, bool]:
-        """``(keep, tensorboard)``: write a run folder for the next run, with TensorBoard events."""
-        return self.run_folder_check.isChecked(), self.tensorboard_check.isChecked()
-
     def set_running(self, running: bool, paused: bool = False, can_continue: bool = False) -> None:
         """Enable the buttons and fields that make sense while a run is (not) running."""
         self.setEnabled(True)
@@ -391,8 +406,7 @@ class TrainingPanel(QWidget):
         """Remembered widgets by settings key: the config fields under their field names."""
         return {
             "dataset": self.dataset_combo, "shapes_count": self.shapes_spin,
-            "autosave_minutes": self.autosave_spin, "autosave_keep": self.keep_spin,
-            "run_folder": self.run_folder_check, "tensorboard": self.tensorboard_check, **self.fields,
+            **self.outputs.widgets(), **self.fields,
         }
 
     def save_settings(self) -> None:
