@@ -182,11 +182,11 @@ def flops_per_image(model_config: ModelConfig, batch: int = 128) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     from models.objectives import objective_terms
-    from models.vae import VAE
+    from models.vae import build_model
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = VAE(model_config)
+        model = build_model(model_config)
         x = torch.rand(batch, *model_config.input_shape)
         y = torch.zeros(batch, dtype=torch.long) if model_config.conditional else None
         with FlopCounterMode(display=False) as counter:

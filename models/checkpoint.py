@@ -332,7 +332,7 @@ def check_info(info: dict) -> None:
                     raise TypeError("kl_per_dim is not a list")
                 for v in value:
                     _number(v, "kl_per_dim")
-            elif name in ("train_terms", "disentanglement"):
+            elif name in ("train_terms", "disentanglement", "layers"):
                 if not isinstance(value, dict):
                     raise TypeError(f"{name} is not an object")
                 _numbers(list(value.values()), name)
@@ -355,11 +355,11 @@ def check_info(info: dict) -> None:
 
 def check_weights(weights: dict[str, torch.Tensor], config: ModelConfig, name: str = "the file") -> None:
     """Raise :class:`CheckpointError` unless ``weights`` fit a model of ``config`` exactly."""
-    from models.vae import VAE
+    from models.vae import build_model
 
     try:
         with torch.device("meta"):  # shapes only: a description naming a huge network allocates nothing
-            expected = {k: tuple(v.shape) for k, v in VAE(config).state_dict().items()}
+            expected = {k: tuple(v.shape) for k, v in build_model(config).state_dict().items()}
     except (TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{name}: no network can be built from its description ({_short(exc)})") from exc
     got = {k: tuple(v.shape) for k, v in weights.items()}

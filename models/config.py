@@ -146,9 +146,12 @@ class _JsonConfig:
         return cls.from_dict(data)
 
 
-MODELS = {"vae": "VAE", "ae": "plain autoencoder", "cvae": "conditional VAE", "m2": "semi-supervised VAE (M2)"}
+MODELS = {"vae": "VAE", "ae": "plain autoencoder", "cvae": "conditional VAE", "m2": "semi-supervised VAE (M2)",
+          "hvae": "two-layer VAE (Burda 2016)", "ladder": "ladder VAE (Sønderby 2016)"}
 #: the models whose decoder takes a label y
 CONDITIONAL_MODELS = ("cvae", "m2")
+#: the models with two stochastic layers z1, z2 (models/hierarchical.py)
+HIERARCHICAL_MODELS = ("hvae", "ladder")
 ARCHS = {"mlp": "MLP", "conv": "convolutional"}
 CONV_SIZES = (28, 32, 64)
 PRECISIONS = {"auto": "auto", "fp32": "float32", "bf16": "bfloat16 matmuls"}
@@ -170,7 +173,9 @@ class ModelConfig(_JsonConfig):
         model: ``"vae"``; ``"ae"``, a deterministic autoencoder (for comparing its latents with
             a VAE's); ``"cvae"``, a conditional VAE p(x|y, z) (Sohn et al. 2015); or ``"m2"``,
             the semi-supervised VAE of Kingma, Rezende, Mohamed & Welling 2014 (a classifier
-            q(y|x), q(z|x, y) and p(x|y, z), trained on a few labels and many unlabelled images).
+            q(y|x), q(z|x, y) and p(x|y, z), trained on a few labels and many unlabelled images);
+            ``"hvae"`` / ``"ladder"``, two stochastic layers z1, z2 with bottom-up (Burda et al. 2016)
+            or top-down (Sønderby et al. 2016) inference (:mod:`models.hierarchical`; MLP only).
         arch: ``"mlp"`` or ``"conv"`` (stride-2 4×4 convolutions as in the β-VAE papers;
             28×28, 32×32 or 64×64 images with any channel count).
         likelihood: ``"bernoulli"``, ``"cbernoulli"``, ``"gaussian"`` or
@@ -178,6 +183,8 @@ class ModelConfig(_JsonConfig):
         sigma: the fixed σ of ``"gaussian"``, in pixel units.
         var_floor: the variance floor of ``"gaussian-learned"``.
         n_classes: label count for ``"cvae"`` and ``"m2"`` (set from the dataset).
+        layer1_dim: D1, the size of the lower layer z1 of ``"hvae"`` and ``"ladder"`` (whose top
+            layer z2 has ``latent_dim``); Burda et al. 2016 use 100 under 50.
 
     Raises:
         ValueError: on a latent size outside 2..64, a non-positive width or shape, an
@@ -211,6 +218,9 @@ class ModelConfig(_JsonConfig):
     n_classes: int = option(
         0, "label count of a conditional VAE, from the dataset", range=(0, 1_000_000), resume="fixed",
         cli=False, form=False)
+    layer1_dim: int = option(
+        100, "two-layer and ladder VAEs: D1, the size of the lower latent layer z1 (the latent dimensions are the "
+        "top layer z2)", label="z1 dimensions", range=(2, 512), resume="fixed")
 
     def __post_init__(self) -> None:
         if len(self.input_shape) != 3 or min(self.input_shape) < 1:
@@ -219,6 +229,8 @@ class ModelConfig(_JsonConfig):
         if self.model in CONDITIONAL_MODELS and int(self.n_classes) < 2:
             raise ValueError(f"a {MODELS[self.model]} needs a labelled dataset (n_classes >= 2)")
         _, height, width = self.input_shape
+        if self.model in HIERARCHICAL_MODELS and self.arch != "mlp":
+            raise ValueError(f"the {MODELS[self.model]} is an MLP: choose the MLP network")
         if self.arch == "conv" and (height != width or height not in CONV_SIZES):
             raise ValueError(
                 f"the convolutional network takes 28×28, 32×32 or 64×64 images, not "
@@ -236,6 +248,11 @@ class ModelConfig(_JsonConfig):
         return self.model in CONDITIONAL_MODELS
 
     @property
+    def hierarchical(self) -> bool:
+        """True for the models with two stochastic layers (``"hvae"``, ``"ladder"``)."""
+        return self.model in HIERARCHICAL_MODELS
+
+    @property
     def has_prior(self) -> bool:
         """False for the plain autoencoder: no p(z) to sample or map Φ⁻¹ through."""
         return self.model != "ae"
@@ -244,7 +261,13 @@ class ModelConfig(_JsonConfig):
         """A one-line name, e.g. ``"784-400-20 MLP VAE, Bernoulli"``."""
         from models.likelihoods import LIKELIHOODS
 
-        net = f"{self.input_dim}-{self.hidden_dim}-{self.latent_dim}" if self.arch == "mlp" else "conv"
+        if self.hierarchical:
+            from models.hierarchical import layer_widths
+
+            h1, h2 = layer_widths(self)
+            net = f"{self.input_dim}-{h1}-{h1}-{self.layer1_dim}-{h2}-{h2}-{self.latent_dim}"
+        else:
+            net = f"{self.input_dim}-{self.hidden_dim}-{self.latent_dim}" if self.arch == "mlp" else "conv"
         return f"{net} {'MLP ' if self.arch == 'mlp' else ''}{MODELS[self.model]}, {LIKELIHOODS[self.likelihood][0]}"
 
 

@@ -49,6 +49,8 @@ def check_distributable(model_kind: str, config: TrainConfig) -> None:
         ValueError: naming the setting.
     """
     for wrong, why in ((model_kind == "m2", "the semi-supervised M2 (its labelled batches)"),
+                       (model_kind in ("hvae", "ladder"), "the two-layer and ladder VAEs (not yet: their two layers' "
+                                                          "noise is not shared out)"),
                        (config.objective != "beta",
                         f"the {config.objective} objective (its penalty needs the whole batch)"),
                        (config.iw_k > 1, "IWAE samples (iw_k > 1)"),

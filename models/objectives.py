@@ -78,6 +78,8 @@ class ELBOTerms:
         z: ``(B, D)`` the reparameterized sample that was decoded (None where not kept).
         extra: the objective's own terms (:data:`models.penalties.OBJECTIVE_TERMS`), each a
             ``(B,)`` or scalar tensor in nats (the capacity C: nats of KL aimed at).
+        layer_kl: for the hierarchical VAEs, the KL of each layer per dimension, ``((B, D1), (B, D2))``
+            in nats (``kl_per_dim`` is the top layer's); None otherwise.
     """
 
     recon: torch.Tensor
@@ -87,6 +89,7 @@ class ELBOTerms:
     kl_per_dim: torch.Tensor | None = None
     z: torch.Tensor | None = None
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    layer_kl: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 def elbo_terms(
@@ -143,6 +146,8 @@ def objective_terms(
         ValueError: for an objective of the β family on the plain autoencoder.
     """
     device_type = x.device.type
+    if getattr(model, "hierarchical", False):
+        return _hierarchical_terms(model, x, generator, kl_weight, free_bits, iw_k, autocast, penalty)
     if model.config.model == "m2" and y is None:  # M2 on unlabelled images: U(x), every class decoded
         from models.semisupervised import unlabelled_terms
 
@@ -172,6 +177,25 @@ def objective_terms(
     return ELBOTerms(recon=recon, kl=kl, neg_elbo=recon + kl, loss=loss, kl_per_dim=kl_d, z=z, extra=extra)
 
 
+def _hierarchical_terms(model, x, generator, kl_weight, free_bits, iw_k, autocast, penalty) -> ELBOTerms:
+    """:func:`objective_terms` of a :class:`~models.hierarchical.HierarchicalVAE`: recon + KL_1 + KL_2, the loss
+    weighting both layers' KL by ``kl_weight`` (a warm-up then warms up every layer, as Sønderby et al. 2016)."""
+    if penalty is not None and penalty.objective != "beta":
+        raise ValueError(f"the {model.config.describe()} trains on the ELBO or the IWAE bound: choose the β-VAE "
+                         "objective")
+    if free_bits > 0:
+        raise ValueError(f"free bits are not offered for the {model.config.describe()}")
+    t = model.sample_terms(x, 1, generator, autocast)
+    recon, kl1, kl2 = t["recon"][0], t["kl1"][0], t["kl2"][0]
+    kl = kl1 + kl2
+    loss = recon + kl_weight * kl
+    if iw_k > 1:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
+            loss = -iw_log_marginal(model, x, None, iw_k, generator, grad=True)
+    return ELBOTerms(recon=recon, kl=kl, neg_elbo=recon + kl, loss=loss, kl_per_dim=t["kl2_dims"][0],
+                     extra={"kl_z1": kl1, "kl_z2": kl2}, layer_kl=(t["kl1_dims"][0], t["kl2_dims"][0]))
+
+
 def iw_log_weights(
     model,
     x: torch.Tensor,
@@ -190,6 +214,8 @@ def iw_log_weights(
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
+    if getattr(model, "hierarchical", False):
+        return model.iw_log_weights(x, k, generator, max_images)
     mu, logvar = model.encode(x, y)
     if logvar is None:
         raise ValueError("the plain autoencoder has no posterior to sample: no importance-sampled estimate")

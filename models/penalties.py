@@ -55,6 +55,8 @@ TERM_TITLES = {
     "dip": "DIP penalty",
     "disc_accuracy": "discriminator accuracy",
     "classification": "classification −log q(y|x)",
+    "kl_z1": "KL of z1",
+    "kl_z2": "KL of z2",
 }
 
 #: λ_d / λ_od of DIP-VAE-I and -II (disentanglement_lib's ``lambda_d_factor``)

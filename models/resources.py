@@ -79,10 +79,10 @@ def _saved_bytes(config: ModelConfig, batch: int, iw_k: int) -> int:
 
 @functools.lru_cache(maxsize=2)
 def _probe_model(config: ModelConfig):
-    from models.vae import VAE
+    from models.vae import build_model
 
     with torch.random.fork_rng(devices=[]):
-        return VAE(config)
+        return build_model(config)
 
 
 def _count_saved(model, x: torch.Tensor, y: torch.Tensor | None, iw_k: int) -> int:

@@ -157,24 +157,28 @@ class MetricHistory:
     def rows(self) -> tuple[list[str], list[list[object]]]:
         """CSV header and rows: every step (split ``train``) and every epoch (split
         ``test``), nats per image; the objective's own terms (epoch means over the
-        training steps) are columns of the epoch rows."""
+        training steps) are columns of the epoch rows, and so are a hierarchical VAE's test KL and
+        active units of each layer."""
         terms = sorted({k for e in self.epochs for k in e.train_terms})
         errors = any(e.test_error is not None for e in self.epochs)
+        layers = sorted({k for e in self.epochs for k in e.layers})
         header = ["split", "step", "epoch", "neg_elbo_nats", "recon_nats", "kl_nats", "loss_nats",
                   "nll_iw_nats", "iw_gap_nats",
                   *(f"train_{k}" if k == "disc_accuracy" else f"train_{k}_nats" for k in terms),
-                  *(["test_error"] if errors else [])]
+                  *(["test_error"] if errors else []),
+                  *(f"test_{k}_nats" if k.startswith("kl") else f"test_{k}" for k in layers)]
         rows: list[list[object]] = []
         t = {key: self.terms[key].data for key in STEP_TERMS}
         epoch_of_step = np.searchsorted([e.step for e in self.epochs], self.steps.data, side="left") + 1
         for i, step in enumerate(self.steps.data):
             rows.append(["train", int(step), int(epoch_of_step[i]), t["neg_elbo"][i], t["recon"][i], t["kl"][i],
-                         t["loss"][i], "", "", *[""] * (len(terms) + errors)])
+                         t["loss"][i], "", "", *[""] * (len(terms) + errors + len(layers))])
         for e in self.epochs:
             rows.append(["test", e.step, e.epoch, e.test_neg_elbo, e.test_recon, e.test_kl, "",
                          "" if e.test_nll_iw is None else e.test_nll_iw,
                          "" if e.test_iw_gap is None else e.test_iw_gap, *(e.train_terms.get(k, "") for k in terms),
-                         *(["" if e.test_error is None else e.test_error] if errors else [])])
+                         *(["" if e.test_error is None else e.test_error] if errors else []),
+                         *(e.layers.get(k, "") for k in layers)])
         return header, rows
 
 

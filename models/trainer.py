@@ -24,7 +24,7 @@ from models.objectives import objective_terms
 from models.penalties import OBJECTIVE_TERMS, Penalty, capacity
 from models.semisupervised import classification_error, labelled_subset, labelled_terms
 from models.state import optimizer_state, optimizer_tensors, state_tensors
-from models.vae import VAE
+from models.vae import build_model
 
 
 def _first_line(exc: BaseException) -> str:
@@ -137,7 +137,9 @@ class EpochEnd:
     own terms (:data:`models.penalties.OBJECTIVE_TERMS`: β-TCVAE's MI, TC and dimension-wise
     KL, FactorVAE's TC and discriminator accuracy, the capacity C, the DIP penalty).
     ``test_error`` is M2's classification error on the test split (None for other models).
-    ``disentanglement`` holds the scores of :func:`models.metrics.epoch_scores` when
+    ``layers``: for the hierarchical VAEs, each layer's test KL (``kl_z1``, ``kl_z2``, nats per image) and
+    active units (``active_z1``, ``active_z2``; Burda et al. 2016's statistic); their train KLs are in
+    ``train_terms``. ``disentanglement`` holds the scores of :func:`models.metrics.epoch_scores` when
     ``TrainConfig.metrics`` asks for them (empty otherwise).
     """
 
@@ -159,11 +161,13 @@ class EpochEnd:
     train_terms: dict[str, float] = field(default_factory=dict)
     test_error: float | None = None
     disentanglement: dict = field(default_factory=dict)
+    layers: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
         d["train_terms"] = dict(self.train_terms)
         d["disentanglement"] = dict(self.disentanglement)
+        d["layers"] = dict(self.layers)
         return d
 
 
@@ -183,6 +187,14 @@ def _check_m2(cfg: TrainConfig) -> None:
                        (cfg.eval_iw > 0, "the importance-sampled log p(x)"), (cfg.free_bits > 0, "free bits")):
         if wrong:
             raise ValueError(f"the semi-supervised VAE (M2) trains on its own bound, without {why}")
+
+
+def _check_hierarchical(cfg: TrainConfig) -> None:
+    """The hierarchical VAEs train on the ELBO (β weighing every layer's KL) or the IWAE bound."""
+    for wrong, why in ((cfg.objective != "beta", "an objective of the β family other than β-VAE"),
+                       (cfg.free_bits > 0, "free bits")):
+        if wrong:
+            raise ValueError(f"the two-layer and ladder VAEs train on the ELBO or the IWAE bound, without {why}")
 
 
 #: nats: a latent dimension whose test-mean KL is below this counts as inactive
@@ -243,7 +255,7 @@ class Trainer:
             raise ValueError("the plain autoencoder has no posterior to penalise: choose the β-VAE objective")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(train_config.seed)
-            self.model = VAE(model_config)
+            self.model = build_model(model_config)
             #: FactorVAE's discriminator and its Adam (models/factorvae.py), None for the other objectives
             self.discriminator = (FactorVAEDiscriminator(model_config.latent_dim, train_config.disc_width,
                                                          self.device)
@@ -290,6 +302,9 @@ class Trainer:
                                             train_config.seed).to(self.device)
             self.train_labels = dataset.train_y.to(self.device)
             self.term_keys = ("classification",)
+        if model_config.hierarchical:
+            _check_hierarchical(train_config)
+            self.term_keys = ("kl_z1", "kl_z2")
         self.epoch = 0
         self.step = 0
         self.version = 0
@@ -510,6 +525,7 @@ class Trainer:
                 test_error=(classification_error(self.model, self.test_x, self.dataset.test_y)
                             if self.semi_supervised else None),
                 disentanglement=scores,
+                layers=test.get("layers", {}),
             )
             self.epoch = epoch
             self.history.append(end)

@@ -200,3 +200,13 @@ class VAE(nn.Module):
 
 #: the name of the original, MLP-only class
 MLPVAE = VAE
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """The network of ``config``: a :class:`VAE`, or a :class:`~models.hierarchical.HierarchicalVAE`
+    for ``model`` ``"hvae"`` / ``"ladder"``."""
+    if config.hierarchical:
+        from models.hierarchical import HierarchicalVAE
+
+        return HierarchicalVAE(config)
+    return VAE(config)

@@ -119,7 +119,7 @@ def training_frames(sources: Sequence[str | os.PathLike[str]], what: str, rows: 
         ValueError: no checkpoints, checkpoints of different latent sizes or image shapes,
             an unknown ``what``; :class:`models.checkpoint.CheckpointError` for a bad file.
     """
-    from models.vae import VAE
+    from models.vae import build_model
 
     if what not in ("samples", "manifold"):
         raise ValueError(f"over training, what must be 'samples' or 'manifold', got {what!r}")
@@ -141,7 +141,7 @@ def training_frames(sources: Sequence[str | os.PathLike[str]], what: str, rows: 
         elif key != first:
             raise ValueError(f"{path.name} has latent size {key[0]} and images {key[1]}, the first checkpoint "
                              f"{first[0]} and {first[1]}: animate checkpoints of one run")
-        model = VAE(cfg).eval()
+        model = build_model(cfg).eval()
         model.load_state_dict(ckpt.weights)
         labels = torch.zeros(1, dtype=torch.long) if cfg.conditional else None
 

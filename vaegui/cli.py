@@ -210,6 +210,8 @@ def epoch_text(event, train_cfg) -> str:
            if event.test_nll_iw is not None else "")
         + (f"  test error {100 * event.test_error:.2f}%" if event.test_error is not None else "")
         + "".join(f"  {TERM_TITLES[k]} {v:.3f}" for k, v in event.train_terms.items())
+        + ("  test KL z1 {kl_z1:.2f} z2 {kl_z2:.2f}, active units z1 {active_z1} z2 {active_z2}".format(**event.layers)
+           if event.layers else "")
         + "".join(f"  {SCORE_TITLES[k]} {event.disentanglement[k]:.3f}" for k in SCORE_TITLES
                   if k in event.disentanglement)
     )

@@ -39,12 +39,12 @@ def cmd_embed(args) -> int:
     from models.checkpoint import CheckpointError, read_checkpoint
     from models.embedding import MapRequest, MissingExtra, build_map
     from models.embedexport import write_csv, write_npz, write_projector
-    from models.vae import VAE
+    from models.vae import build_model
     from vaegui.cli import load_any
 
     try:
         ckpt = read_checkpoint(args.checkpoint)
-        model = VAE(ckpt.model_config)
+        model = build_model(ckpt.model_config)
         model.load_state_dict(ckpt.weights)
         data = load_any(args.dataset or ckpt.dataset_name or "mnist5k", args, ckpt)
         request = MapRequest(split=args.split, points=args.points, projection=args.projection,

@@ -68,12 +68,12 @@ class _Loaded:
         import torch
 
         from models.checkpoint import read_checkpoint
-        from models.vae import VAE
+        from models.vae import build_model
         from vaegui.figures import file_sha256, weights_sha256
 
         self.ckpt = read_checkpoint(path)
         self.cfg = self.ckpt.model_config
-        self.model = VAE(self.cfg).eval()
+        self.model = build_model(self.cfg).eval()
         self.model.load_state_dict(self.ckpt.weights)
         self.label = args.label if self.cfg.conditional else None
         if self.label is not None and not 0 <= self.label < self.cfg.n_classes:

@@ -55,11 +55,11 @@ def _model_codes(args):
     from models.checkpoint import read_checkpoint
     from models.embedding import encode_split
     from models.metrics import as_class_indices
-    from models.vae import VAE
+    from models.vae import build_model
     from vaegui.cli import load_any
 
     ckpt = read_checkpoint(args.checkpoint)
-    model = VAE(ckpt.model_config).eval()
+    model = build_model(ckpt.model_config).eval()
     model.load_state_dict(ckpt.weights)
     data = load_any(args.dataset or ckpt.dataset_name or "mnist5k", args, ckpt)
     if data.test_factors is None:

@@ -9,7 +9,7 @@ from PySide6.QtCore import QObject, Signal
 
 from models.config import ModelConfig
 from models.data import ImageDataset
-from models.vae import VAE
+from models.vae import build_model
 
 
 class ModelHandle(QObject):
@@ -27,7 +27,7 @@ class ModelHandle(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.dataset: ImageDataset | None = None
-        self.model: VAE | None = None
+        self.model: torch.nn.Module | None = None
         self.version = -1
         #: each latent dimension's KL averaged over the test split (nats), newest epoch
         self.kl_per_dim: list[float] = []
@@ -81,7 +81,7 @@ class ModelHandle(QObject):
 
     def new_model(self, config: ModelConfig) -> None:
         """Replace the model by a fresh one; panels stay empty until its first snapshot."""
-        self.model = VAE(config).eval()
+        self.model = build_model(config).eval()
         self.version = -1
         self.kl_per_dim = []
         self.changed.emit()

@@ -580,11 +580,11 @@ class LatentMapPanel(QWidget):
     def compare_with(self, path: str) -> bool:
         """Open the model in ``path`` and map the same data with it, beside this map."""
         from models.checkpoint import CheckpointError, read_checkpoint
-        from models.vae import VAE
+        from models.vae import build_model
 
         try:
             ckpt = read_checkpoint(path)
-            model = VAE(ckpt.model_config)
+            model = build_model(ckpt.model_config)
             model.load_state_dict(ckpt.weights)
         except (CheckpointError, ValueError, OSError, RuntimeError) as exc:
             show_message(self, QMessageBox.Icon.Warning, "Compare", f"Could not open {Path(path).name}:\n{exc}")

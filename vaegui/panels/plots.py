@@ -15,7 +15,7 @@ from models.run import MetricHistory
 
 #: the objective's terms drawn on the KL plot, nats per image (the DIP penalty and the discriminator's
 #: accuracy are on other scales: they are in the CSV and the command line's output)
-PLOTTED_TERMS = ("mi", "tc", "dim_kl", "capacity")
+PLOTTED_TERMS = ("mi", "tc", "dim_kl", "capacity", "kl_z1", "kl_z2")
 TERM_COLOURS = ((148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127))
 #: (key, title) of the three plots.
 TERMS = (("neg_elbo", "−ELBO"), ("recon", "Reconstruction −E[log p(x|z)]"), ("kl", "KL(q(z|x) ‖ p(z))"))

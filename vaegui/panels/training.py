@@ -19,12 +19,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.config import CONDITIONAL_MODELS, CONV_SIZES, ModelConfig, TrainConfig, fields_of
+from models.config import CONDITIONAL_MODELS, CONV_SIZES, HIERARCHICAL_MODELS, ModelConfig, TrainConfig, fields_of
 from models.data import DATASETS
 from models.datasets import parse_dataset
 from models.run import Progress
 from models.trainer import available_devices
-from models.vae import VAE
+from models.vae import build_model
 from vaegui.fields import field_widget, label, set_value, value
 
 #: settings keys of vaegui 0.1 that were not the field names
@@ -136,8 +136,9 @@ class TrainingPanel(QWidget):
         data_form.addRow(self.data_label)
         model_box = QGroupBox("Model")
         model_form = QFormLayout(model_box)
-        for name in ("model", "arch", "likelihood", "sigma", "latent_dim", "hidden_dim"):
+        for name in ("model", "arch", "likelihood", "sigma", "latent_dim", "layer1_dim", "hidden_dim"):
             model_form.addRow(label(ModelConfig, name), self.fields[name])
+        self.model_form = model_form
         self.model_card = QLabel()
         self.model_card.setWordWrap(True)
         model_form.addRow(self.model_card)
@@ -228,7 +229,7 @@ class TrainingPanel(QWidget):
         self.pause_button.clicked.connect(self.pause_requested)
         self.stop_button.clicked.connect(self.stop_requested)
         self.dataset_combo.currentIndexChanged.connect(lambda _i: self.dataset_selected.emit(self.dataset_key()))
-        for w in (self.latent_spin, self.hidden_spin, self.sigma_spin):
+        for w in (self.latent_spin, self.hidden_spin, self.sigma_spin, f["layer1_dim"]):
             w.valueChanged.connect(self._update_model_card)
         f["metrics"].currentIndexChanged.connect(
             lambda _i: f["metrics_points"].setEnabled(f["metrics"].currentData() != "off"))
@@ -323,14 +324,19 @@ class TrainingPanel(QWidget):
                   self.eval_images_spin, self.fields["objective"]):
             w.setEnabled(vae_only)
         m2 = self.model_combo.currentData() == "m2"
-        if not vae_only or m2:  # no posterior for the β family's penalties / M2 trains on its own bound
+        layered = self.model_combo.currentData() in HIERARCHICAL_MODELS
+        # no posterior for the β family's penalties / M2 and the two-layer VAEs train on their own bounds
+        if not vae_only or m2 or layered:
             set_value(self.fields["objective"], "beta")
         self.train_form.setRowVisible(self._m2_row, m2)
-        self.fields["objective"].setEnabled(vae_only and not m2)
-        for w in (self.free_bits_spin, self.eval_iw_spin, self.eval_images_spin):
+        self.model_form.setRowVisible(self.fields["layer1_dim"], layered)
+        self.fields["objective"].setEnabled(vae_only and not m2 and not layered)
+        self.free_bits_spin.setEnabled(vae_only and not m2 and not layered)
+        for w in (self.eval_iw_spin, self.eval_images_spin):
             w.setEnabled(vae_only and not m2)
-        if m2:
+        if m2 or layered:
             self.free_bits_spin.setValue(0.0)
+        if m2:
             self.eval_iw_spin.setValue(0)
         objective = self.fields["objective"].currentData()
         # only the chosen objective's own settings are shown; the IWAE bound is for the β-VAE objective
@@ -354,7 +360,7 @@ class TrainingPanel(QWidget):
         try:
             config = self.model_config()
             with torch.device("meta"):  # count the parameters without allocating or initialising them
-                params = VAE(config).parameter_count()
+                params = build_model(config).parameter_count()
         except ValueError as exc:
             self.model_card.setText(f"<span style='color:#8b0000'>{exc}</span>")
             return
