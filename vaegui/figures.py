@@ -21,7 +21,7 @@ from models.latent import interpolate, manifold_latents, prior_samples, traversa
 Decode = Callable[[torch.Tensor], np.ndarray]
 
 #: the figure kinds a PNG can remember, and the panel each restores into
-KINDS = ("traversal", "interpolation", "samples", "manifold", "data", "analogies")
+KINDS = ("traversal", "interpolation", "samples", "manifold", "data", "analogies", "layers")
 
 
 @dataclass
@@ -80,6 +80,83 @@ def traversal_figure(decode: Decode, base: torch.Tensor, dims: Sequence[int], va
                 "values": [float(v) for v in values]},
         caption=f"Latent traversal: each row varies one z_k from {signed(float(values[0]))} to "
                 f"{signed(float(values[-1]))}, the other dimensions held (Higgins et al. 2017).",
+    )
+
+
+@torch.inference_mode()
+def layer_samples_figure(model, rows: int, cols: int, seed: int) -> GridFigure:
+    """What each layer of a two-layer or ladder VAE (:mod:`models.hierarchical`) holds: row r decodes
+    one z2 ~ p(z2) = N(0, I); its first column has z1 at the mean of p(z1|z2), the others draws
+    z1 ~ p(z1|z2). What stays the same along a row is z2's; what changes, z1's. Reproducible for
+    ``seed``; ``latents`` are ``[z1, z2]`` per tile, ``(rows·cols, D1 + D2)``."""
+    d1, d2 = model.layer_dims
+    g = torch.Generator().manual_seed(int(seed))
+    z2 = torch.randn((rows, d2), generator=g)
+    eps = torch.randn((rows, cols, d1), generator=g)
+    eps[:, 0] = 0.0
+    mu, logvar = model.prior_z1(z2)
+    z1 = (mu.unsqueeze(1) + torch.exp(0.5 * logvar).unsqueeze(1) * eps).reshape(rows * cols, d1)
+    z2_tiles = z2.repeat_interleave(cols, dim=0)
+    return GridFigure(
+        kind="layers", images=model.decode_layers(z2_tiles, z1=z1).numpy(), rows=rows, cols=cols,
+        row_labels=[f"z2 #{r + 1}" for r in range(rows)],
+        col_labels=["z1 mean", *[f"z1 draw {c}" for c in range(1, cols)]],
+        latents=torch.cat([z1, z2_tiles], 1).numpy().astype(np.float32),
+        params={"mode": "samples", "rows": int(rows), "cols": int(cols), "seed": int(seed)},
+        caption=f"Each row one z2 ~ N(0, I) (seed {seed}); first column z1 at the mean of p(z1|z2), the "
+                f"others z1 ~ p(z1|z2): the top layer holds what a row shares, the lower layer what varies.",
+    )
+
+
+@torch.inference_mode()
+def layer_traversal_figure(model, image: torch.Tensor, layer: int, dims: Sequence[int], values: torch.Tensor,
+                           draw_seed: int | None = None, params: dict | None = None,
+                           activity: Sequence[float] = ()) -> GridFigure:
+    """A traversal of one layer of a two-layer or ladder VAE from the posterior means of ``image``
+    ``(1, C, H, W)``: row r varies unit ``dims[r]`` of z_``layer`` over ``values`` ``(V,)``.
+
+    * ``layer`` 2: z2_k = v (the prior is N(0, I)), the rest of z2 at its mean; z1 at the mean of
+      p(z1|z2), or drawn with one fixed ε (``draw_seed``) so that only z2 changes along a row.
+    * ``layer`` 1: z2 held at its posterior mean; z1_k = mean + v·σ, σ the standard deviation of
+      p(z1|z2) in that unit, the rest of z1 at its posterior mean.
+
+    ``latents`` are ``[z1, z2]`` per tile; ``activity`` (one value per unit of the layer: Burda et al.
+    2016's A_u) labels the rows. Raises ``ValueError`` for a layer other than 1 or 2 or a unit outside
+    the layer."""
+    if layer not in (1, 2):
+        raise ValueError(f"layer must be 1 or 2, got {layer}")
+    d1, d2 = model.layer_dims
+    size = d1 if layer == 1 else d2
+    if any(not 0 <= k < size for k in dims):
+        raise ValueError(f"units of z{layer} run from 0 to {size - 1}, got {list(dims)}")
+    (mu1, _), (mu2, _) = model.encode_layers(image.float())
+    n = len(dims) * len(values)
+    grid = values.float().repeat(len(dims))
+    rows = torch.arange(len(dims)).repeat_interleave(len(values))
+    units = torch.as_tensor(list(dims), dtype=torch.long)[rows]
+    z2 = mu2.expand(n, d2).clone()
+    if layer == 2:
+        z2[torch.arange(n), units] = grid
+        pm, plv = model.prior_z1(z2)
+        eps = torch.zeros(d1) if draw_seed is None else torch.randn(d1, generator=torch.Generator().manual_seed(
+            int(draw_seed)))
+        z1 = pm + torch.exp(0.5 * plv) * eps
+    else:
+        pm, plv = model.prior_z1(mu2)
+        z1 = mu1.expand(n, d1).clone()
+        z1[torch.arange(n), units] += grid * torch.exp(0.5 * plv[0, units])
+    how = {1: "z1_k = mean + v·σ of p(z1|z2), z2 at its posterior mean",
+           2: "z2_k = v, z1 " + ("at the mean of p(z1|z2)" if draw_seed is None
+                                  else f"from p(z1|z2) with one fixed draw (seed {draw_seed})")}[layer]
+    return GridFigure(
+        kind="layers", images=model.decode_layers(z2, z1=z1).numpy(), rows=len(dims), cols=len(values),
+        row_labels=[f"z{layer}[{k}] · A {activity[k]:.2f}" if len(activity) == size else f"z{layer}[{k}]"
+                    for k in dims], col_labels=[signed(float(v)) for v in values],
+        latents=torch.cat([z1, z2], 1).numpy().astype(np.float32),
+        params={**(params or {}), "mode": f"z{layer}", "dims": [int(k) for k in dims],
+                "values": [float(v) for v in values], "draw_seed": draw_seed},
+        caption=f"Traversal of layer z{layer}: each row varies one unit from {signed(float(values[0]))} to "
+                f"{signed(float(values[-1]))} ({how}).",
     )
 
 

@@ -73,7 +73,8 @@ def build_menus(window) -> None:
     m.addAction(w.plots_dock.toggleViewAction())
     for i in range(w.tabs.count()):
         _action(w, m, w.tabs.tabText(i), lambda _checked=False, i=i: w.tabs.setCurrentIndex(i),
-                f"Ctrl+{(i + 1) % 10}" if i < 10 else ("Ctrl+Shift+R" if w.tabs.widget(i) is w.runs_panel else None))
+                f"Ctrl+{(i + 1) % 10}" if i < 10 else {w.runs_panel: "Ctrl+Shift+R", w.layers: "Ctrl+Shift+L"}.get(
+                    w.tabs.widget(i)))
     _action(w, m, "New samples", w.samples.new_samples, "Ctrl+R")
     m = bar.addMenu("&Help")
     _action(w, m, "About vaegui", lambda: show_message(

@@ -270,7 +270,9 @@ class TrainingPanel(QWidget):
         """Say how an epoch (:class:`~models.trainer.EpochEnd`) went, below the progress bar."""
         text = (f"Epoch {end.epoch}: test −ELBO {end.test_neg_elbo:.2f} nats per image "
                 f"(reconstruction {end.test_recon:.2f} + KL {end.test_kl:.2f}); {end.samples_per_s:,.0f} samples/s"
-                + (f"; test error {100 * end.test_error:.1f}%" if end.test_error is not None else ""))
+                + (f"; test error {100 * end.test_error:.1f}%" if end.test_error is not None else "")
+                + ("; KL z1 {kl_z1:.2f} + z2 {kl_z2:.2f}, active units z1 {active_z1} · z2 {active_z2}".format(
+                    **end.layers) if end.layers else ""))
         self.speed_label.setText(text)
         self.speed_label.setToolTip(text)
 
