@@ -103,6 +103,20 @@ MODEL_TABLE = (
     ("CVAE, MLP", {"model": "cvae"}, {}),
     ("AE, MLP", {"model": "ae"}, {}),
     ("VAE, conv", {"arch": "conv", "hidden_dim": 256}, {}),
+    ("VQ-VAE, learned", {"model": "vqvae"}, {}),
+    ("VQ-VAE, uniform", {"model": "vqvae", "code_prior": "uniform"}, {}),
+)
+
+#: ``vaegui bench --layers``: one and two stochastic layers with Burda et al. 2016's sizes (h = 200,
+#: z1 = 100, z2 = 50; the one-layer rows 784-200-50), each trained on the ELBO and on the IWAE bound
+#: (k = 5), and the ladder VAE with a KL warm-up over the first 20 % of the steps (Sønderby et al. 2016)
+LAYER_TABLE = (
+    ("VAE, 1 layer", {"latent_dim": 50, "hidden_dim": 200}, {}),
+    ("IWAE k=5, 1 layer", {"latent_dim": 50, "hidden_dim": 200}, {"iw_k": 5}),
+    ("VAE, 2 layers", {"model": "hvae", "latent_dim": 50, "layer1_dim": 100, "hidden_dim": 200}, {}),
+    ("IWAE k=5, 2 layers", {"model": "hvae", "latent_dim": 50, "layer1_dim": 100, "hidden_dim": 200}, {"iw_k": 5}),
+    ("ladder VAE", {"model": "ladder", "latent_dim": 50, "layer1_dim": 100, "hidden_dim": 200},
+     {"kl_warmup": "20%"}),
 )
 
 
@@ -119,6 +133,7 @@ class ModelRow:
     test_kl: float
     active_dims: int
     samples_per_s: float
+    test_terms: dict = dataclasses.field(default_factory=dict)
 
 
 def model_table(
@@ -126,7 +141,8 @@ def model_table(
 ) -> list[ModelRow]:
     """Train every variant of :data:`MODEL_TABLE` for ``train.epochs`` epochs and
     evaluate it: the one-sample ELBO on the whole test split and −log p(x) with ``k``
-    importance samples on its first ``iw_images`` images (the AE has no estimate)."""
+    importance samples on its first ``iw_images`` images (the AE has no estimate); ``rows``
+    may be :data:`LAYER_TABLE`, whose two-layer rows also give each layer's test KL and active units."""
     from models.likelihoods import LIKELIHOODS
 
     out = []
@@ -135,7 +151,11 @@ def model_table(
         if overrides.get("model") == "cvae":
             overrides["n_classes"] = len(data.class_names)
         config = dataclasses.replace(base, **overrides)
-        trainer = Trainer(config, dataclasses.replace(train, **train_over), data)
+        train_over = dict(train_over)
+        if train_over.get("kl_warmup") == "20%":  # a share of the run's steps
+            train_over["kl_warmup"] = max(1, round(0.2 * train.epochs * -(-len(data.train_x) // train.batch_size)))
+        # no per-epoch estimate while training: the table's own, with k samples, comes after the last epoch
+        trainer = Trainer(config, dataclasses.replace(train, eval_iw=0, **train_over), data)
         last: EpochEnd | None = None
         for event in trainer.run():
             if isinstance(event, EpochEnd):
@@ -147,6 +167,7 @@ def model_table(
         out.append(ModelRow(
             name, LIKELIHOODS[config.likelihood][0], trainer.model.parameter_count(), full["neg_elbo"],
             full.get("nll_iw"), full.get("iw_gap"), full["kl"], last.active_dims, last.samples_per_s,
+            full.get("test_terms", {}),
         ))
     return out
 

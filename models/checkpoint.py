@@ -332,7 +332,7 @@ def check_info(info: dict) -> None:
                     raise TypeError("kl_per_dim is not a list")
                 for v in value:
                     _number(v, "kl_per_dim")
-            elif name in ("train_terms", "disentanglement", "layers"):
+            elif name in ("train_terms", "disentanglement", "test_terms"):
                 if not isinstance(value, dict):
                     raise TypeError(f"{name} is not an object")
                 _numbers(list(value.values()), name)

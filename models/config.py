@@ -147,7 +147,8 @@ class _JsonConfig:
 
 
 MODELS = {"vae": "VAE", "ae": "plain autoencoder", "cvae": "conditional VAE", "m2": "semi-supervised VAE (M2)",
-          "hvae": "two-layer VAE (Burda 2016)", "ladder": "ladder VAE (Sønderby 2016)"}
+          "hvae": "two-layer VAE (Burda 2016)", "ladder": "ladder VAE (Sønderby 2016)",
+          "vqvae": "VQ-VAE (van den Oord 2017)"}
 #: the models whose decoder takes a label y
 CONDITIONAL_MODELS = ("cvae", "m2")
 #: the models with two stochastic layers z1, z2 (models/hierarchical.py)
@@ -175,7 +176,10 @@ class ModelConfig(_JsonConfig):
             the semi-supervised VAE of Kingma, Rezende, Mohamed & Welling 2014 (a classifier
             q(y|x), q(z|x, y) and p(x|y, z), trained on a few labels and many unlabelled images);
             ``"hvae"`` / ``"ladder"``, two stochastic layers z1, z2 with bottom-up (Burda et al. 2016)
-            or top-down (Sønderby et al. 2016) inference (:mod:`models.hierarchical`; MLP only).
+            or top-down (Sønderby et al. 2016) inference (:mod:`models.hierarchical`; MLP only);
+            ``"vqvae"``, the VQ-VAE of van den Oord et al. 2017 (:mod:`models.vqvae`; its own
+            convolutional network on 28, 32 or 64 pixel images; ``latent_dim``, ``hidden_dim`` and
+            ``arch`` do not apply).
         arch: ``"mlp"`` or ``"conv"`` (stride-2 4×4 convolutions as in the β-VAE papers;
             28×28, 32×32 or 64×64 images with any channel count).
         likelihood: ``"bernoulli"``, ``"cbernoulli"``, ``"gaussian"`` or
@@ -185,6 +189,11 @@ class ModelConfig(_JsonConfig):
         n_classes: label count for ``"cvae"`` and ``"m2"`` (set from the dataset).
         layer1_dim: D1, the size of the lower layer z1 of ``"hvae"`` and ``"ladder"`` (whose top
             layer z2 has ``latent_dim``); Burda et al. 2016 use 100 under 50.
+        codebook_size, code_dim: the VQ-VAE's K code vectors of D dimensions.
+        codebook: how the VQ-VAE's codebook learns: ``"ema"`` (moving averages, decay
+            ``ema_decay``) or ``"loss"`` (the codebook loss).
+        code_prior: the VQ-VAE's prior over code grids: ``"transformer"`` (learned alongside) or
+            ``"uniform"``.
 
     Raises:
         ValueError: on a latent size outside 2..64, a non-positive width or shape, an
@@ -221,6 +230,21 @@ class ModelConfig(_JsonConfig):
     layer1_dim: int = option(
         100, "two-layer and ladder VAEs: D1, the size of the lower latent layer z1 (the latent dimensions are the "
         "top layer z2)", label="z1 dimensions", range=(2, 512), resume="fixed")
+    codebook_size: int = option(
+        128, "VQ-VAE: K, the number of code vectors", label="Codebook size K", range=(2, 4096), resume="fixed")
+    code_dim: int = option(
+        32, "VQ-VAE: D, the size of each code vector", label="Code size D", range=(1, 512), resume="fixed")
+    codebook: str = option(
+        "ema", "VQ-VAE: the codebook learns by exponential moving averages of its encoder outputs, or by the "
+        "codebook loss", label="Codebook update", choices={"ema": "moving averages", "loss": "codebook loss"},
+        resume="fixed")
+    ema_decay: float = option(
+        0.99, "VQ-VAE: decay of the codebook's moving averages", label="EMA decay", range=(0.5, 0.9999),
+        step=0.005, decimals=4, resume="fixed")
+    code_prior: str = option(
+        "transformer", "VQ-VAE: the prior over code grids, learned alongside (a small causal transformer) or "
+        "uniform", label="Code prior", choices={"transformer": "learned (causal transformer)", "uniform": "uniform"},
+        resume="fixed")
 
     def __post_init__(self) -> None:
         if len(self.input_shape) != 3 or min(self.input_shape) < 1:
@@ -229,6 +253,8 @@ class ModelConfig(_JsonConfig):
         if self.model in CONDITIONAL_MODELS and int(self.n_classes) < 2:
             raise ValueError(f"a {MODELS[self.model]} needs a labelled dataset (n_classes >= 2)")
         _, height, width = self.input_shape
+        if self.model == "vqvae" and (height != width or height not in CONV_SIZES):
+            raise ValueError(f"the VQ-VAE takes 28×28, 32×32 or 64×64 images, not {height}×{width}")
         if self.model in HIERARCHICAL_MODELS and self.arch != "mlp":
             raise ValueError(f"the {MODELS[self.model]} is an MLP: choose the MLP network")
         if self.arch == "conv" and (height != width or height not in CONV_SIZES):
@@ -257,10 +283,22 @@ class ModelConfig(_JsonConfig):
         """False for the plain autoencoder: no p(z) to sample or map Φ⁻¹ through."""
         return self.model != "ae"
 
+    @property
+    def discrete(self) -> bool:
+        """True for the VQ-VAE: its latents are grids of discrete codes, not Gaussian vectors."""
+        return self.model == "vqvae"
+
     def describe(self) -> str:
         """A one-line name, e.g. ``"784-400-20 MLP VAE, Bernoulli"``."""
         from models.likelihoods import LIKELIHOODS
 
+        if self.discrete:
+            from models.vqvae import grid_size
+
+            side = grid_size(self.input_shape[1])
+            return (f"conv VQ-VAE, {side}×{side} codes of K={self.codebook_size} × D={self.code_dim}, "
+                    f"{'learned' if self.code_prior == 'transformer' else 'uniform'} prior, "
+                    f"{LIKELIHOODS[self.likelihood][0]}")
         if self.hierarchical:
             from models.hierarchical import layer_widths
 
@@ -307,6 +345,7 @@ class TrainConfig(_JsonConfig):
             every training image is labelled); the others train through the unlabelled bound.
         alpha: M2: the weight of the classification term as a fraction of the training images N
             (Kingma et al. 2014, eq. 9, use α = 0.1·N).
+        commitment: the VQ-VAE's commitment weight β (van den Oord et al. 2017, eq. 3).
         metrics: disentanglement scores at each epoch end on a dataset with ground-truth
             factors (:func:`models.metrics.epoch_scores`): ``"off"``, ``"fast"`` (MIG and
             SAP) or ``"all"`` (and DCI, minutes per epoch on a CPU).
@@ -370,6 +409,9 @@ class TrainConfig(_JsonConfig):
     alpha: float = option(
         0.1, "semi-supervised VAE (M2): weight of the classification term, as a fraction of the training images "
         "(Kingma et al. 2014 use 0.1)", label="M2 α / N", range=(0.0, 1000.0), step=0.05, decimals=3)
+    commitment: float = option(
+        0.25, "VQ-VAE: weight beta of the commitment loss |z_e - sg(e)|^2 (van den Oord et al. 2017 use 0.25)",
+        label="Commitment β", range=(0.0, 100.0), step=0.05, decimals=3)
     metrics: str = option(
         "off", "disentanglement scores against the dataset's ground-truth factors at each epoch end: MIG and SAP "
         "(seconds), or also DCI (minutes)", label="Disentanglement", choices=EPOCH_METRICS)

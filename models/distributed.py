@@ -51,6 +51,8 @@ def check_distributable(model_kind: str, config: TrainConfig) -> None:
     for wrong, why in ((model_kind == "m2", "the semi-supervised M2 (its labelled batches)"),
                        (model_kind in ("hvae", "ladder"), "the two-layer and ladder VAEs (not yet: their two layers' "
                                                           "noise is not shared out)"),
+                       (model_kind == "vqvae", "the VQ-VAE (not yet: its codebook's moving averages and restarts "
+                                               "are per process)"),
                        (config.objective != "beta",
                         f"the {config.objective} objective (its penalty needs the whole batch)"),
                        (config.iw_k > 1, "IWAE samples (iw_k > 1)"),

@@ -80,6 +80,7 @@ class ELBOTerms:
             ``(B,)`` or scalar tensor in nats (the capacity C: nats of KL aimed at).
         layer_kl: for the hierarchical VAEs, the KL of each layer per dimension, ``((B, D1), (B, D2))``
             in nats (``kl_per_dim`` is the top layer's); None otherwise.
+        codes: for the VQ-VAE, the code grids ``(B, h, w)``; None otherwise.
     """
 
     recon: torch.Tensor
@@ -90,6 +91,7 @@ class ELBOTerms:
     z: torch.Tensor | None = None
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
     layer_kl: tuple[torch.Tensor, torch.Tensor] | None = None
+    codes: torch.Tensor | None = None
 
 
 def elbo_terms(
@@ -124,6 +126,7 @@ def objective_terms(
     autocast: bool = False,
     penalty: Penalty | None = None,
     noise: torch.Tensor | None = None,
+    commitment: float = 0.25,
 ) -> ELBOTerms:
     """The terms of any model of :class:`models.vae.VAE`, per image in nats.
 
@@ -137,6 +140,9 @@ def objective_terms(
       (:class:`models.penalties.Penalty`) and reports its own terms in ``extra``.
     * For the plain autoencoder z = mu, ``kl`` = 0 and every term is the reconstruction.
     * For M2 without labels, the unlabelled bound U(x) (:func:`models.semisupervised.unlabelled_terms`).
+    * For the hierarchical VAEs both layers' KL (:mod:`models.hierarchical`); for the VQ-VAE ``kl`` is
+      −log p(codes) under its prior and ``loss`` adds the latent losses (``commitment``: their weight β)
+      and the learned prior's NLL (:meth:`models.vqvae.VQVAE.terms`).
 
     ``autocast``: run the network in bfloat16 (the likelihood and the KL stay float32).
     ``noise``: the reparameterization's ε ``(B, D)``, when the caller draws it (distributed
@@ -148,6 +154,10 @@ def objective_terms(
     device_type = x.device.type
     if getattr(model, "hierarchical", False):
         return _hierarchical_terms(model, x, generator, kl_weight, free_bits, iw_k, autocast, penalty)
+    if getattr(model, "discrete", False):  # the VQ-VAE: −log p(codes) is its KL (models/vqvae.py)
+        t = model.terms(x, commitment, generator, autocast)
+        return ELBOTerms(recon=t["recon"], kl=t["kl"], neg_elbo=t["recon"] + t["kl"], loss=t["loss"],
+                         extra={"commitment": t["commitment"]}, codes=t["codes"])
     if model.config.model == "m2" and y is None:  # M2 on unlabelled images: U(x), every class decoded
         from models.semisupervised import unlabelled_terms
 

@@ -57,6 +57,7 @@ TERM_TITLES = {
     "classification": "classification −log q(y|x)",
     "kl_z1": "KL of z1",
     "kl_z2": "KL of z2",
+    "commitment": "commitment ‖z_e − sg(e)‖²",
 }
 
 #: λ_d / λ_od of DIP-VAE-I and -II (disentanglement_lib's ``lambda_d_factor``)

@@ -161,24 +161,24 @@ class MetricHistory:
         active units of each layer."""
         terms = sorted({k for e in self.epochs for k in e.train_terms})
         errors = any(e.test_error is not None for e in self.epochs)
-        layers = sorted({k for e in self.epochs for k in e.layers})
+        tests = sorted({k for e in self.epochs for k in e.test_terms})
         header = ["split", "step", "epoch", "neg_elbo_nats", "recon_nats", "kl_nats", "loss_nats",
                   "nll_iw_nats", "iw_gap_nats",
-                  *(f"train_{k}" if k == "disc_accuracy" else f"train_{k}_nats" for k in terms),
+                  *(f"train_{k}" if k in ("disc_accuracy", "commitment") else f"train_{k}_nats" for k in terms),
                   *(["test_error"] if errors else []),
-                  *(f"test_{k}_nats" if k.startswith("kl") else f"test_{k}" for k in layers)]
+                  *(f"test_{k}_nats" if k.startswith("kl") else f"test_{k}" for k in tests)]
         rows: list[list[object]] = []
         t = {key: self.terms[key].data for key in STEP_TERMS}
         epoch_of_step = np.searchsorted([e.step for e in self.epochs], self.steps.data, side="left") + 1
         for i, step in enumerate(self.steps.data):
             rows.append(["train", int(step), int(epoch_of_step[i]), t["neg_elbo"][i], t["recon"][i], t["kl"][i],
-                         t["loss"][i], "", "", *[""] * (len(terms) + errors + len(layers))])
+                         t["loss"][i], "", "", *[""] * (len(terms) + errors + len(tests))])
         for e in self.epochs:
             rows.append(["test", e.step, e.epoch, e.test_neg_elbo, e.test_recon, e.test_kl, "",
                          "" if e.test_nll_iw is None else e.test_nll_iw,
                          "" if e.test_iw_gap is None else e.test_iw_gap, *(e.train_terms.get(k, "") for k in terms),
                          *(["" if e.test_error is None else e.test_error] if errors else []),
-                         *(e.layers.get(k, "") for k in layers)])
+                         *(e.test_terms.get(k, "") for k in tests)])
         return header, rows
 
 

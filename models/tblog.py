@@ -70,7 +70,7 @@ class TensorBoardLog:
                    "test_recon": end.test_recon, "test_kl": end.test_kl, "test_nll_iw": end.test_nll_iw,
                    "active_dims": end.active_dims, "test_error": end.test_error,
                    **{f"train_{k}": v for k, v in end.train_terms.items()},
-                   **{f"test_{k}": v for k, v in end.layers.items()}}
+                   **{f"test_{k}": v for k, v in end.test_terms.items()}}
         for key, value in scalars.items():
             if value is not None and math.isfinite(value):
                 self.writer.add_scalar(f"epoch/{key}", value, end.step)

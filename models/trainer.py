@@ -137,9 +137,10 @@ class EpochEnd:
     own terms (:data:`models.penalties.OBJECTIVE_TERMS`: β-TCVAE's MI, TC and dimension-wise
     KL, FactorVAE's TC and discriminator accuracy, the capacity C, the DIP penalty).
     ``test_error`` is M2's classification error on the test split (None for other models).
-    ``layers``: for the hierarchical VAEs, each layer's test KL (``kl_z1``, ``kl_z2``, nats per image) and
-    active units (``active_z1``, ``active_z2``; Burda et al. 2016's statistic); their train KLs are in
-    ``train_terms``. ``disentanglement`` holds the scores of :func:`models.metrics.epoch_scores` when
+    ``test_terms``: the model's own test figures; for the hierarchical VAEs each layer's test KL
+    (``kl_z1``, ``kl_z2``, nats per image) and active units (``active_z1``, ``active_z2``; Burda et
+    al. 2016's statistic), their train KLs being in ``train_terms``. ``disentanglement`` holds the
+    scores of :func:`models.metrics.epoch_scores` when
     ``TrainConfig.metrics`` asks for them (empty otherwise).
     """
 
@@ -161,13 +162,13 @@ class EpochEnd:
     train_terms: dict[str, float] = field(default_factory=dict)
     test_error: float | None = None
     disentanglement: dict = field(default_factory=dict)
-    layers: dict[str, float] = field(default_factory=dict)
+    test_terms: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
         d["train_terms"] = dict(self.train_terms)
         d["disentanglement"] = dict(self.disentanglement)
-        d["layers"] = dict(self.layers)
+        d["test_terms"] = dict(self.test_terms)
         return d
 
 
@@ -187,6 +188,17 @@ def _check_m2(cfg: TrainConfig) -> None:
                        (cfg.eval_iw > 0, "the importance-sampled log p(x)"), (cfg.free_bits > 0, "free bits")):
         if wrong:
             raise ValueError(f"the semi-supervised VAE (M2) trains on its own bound, without {why}")
+
+
+def _check_vq(cfg: TrainConfig) -> None:
+    """The VQ-VAE has no Gaussian posterior: the settings of the KL term and the IS estimate do not apply."""
+    for wrong, why in ((cfg.objective != "beta", "an objective of the β family"), (cfg.iw_k > 1, "the IWAE bound"),
+                       (cfg.eval_iw > 0, "the importance-sampled log p(x) (its bound is recon + the prior's NLL)"),
+                       (cfg.free_bits > 0, "free bits"), (cfg.beta != 1.0, "a KL weight β"),
+                       (cfg.kl_warmup > 0, "a KL warm-up"),
+                       (cfg.metrics != "off", "the disentanglement scores (they read a Gaussian posterior mean)")):
+        if wrong:
+            raise ValueError(f"the VQ-VAE has no Gaussian posterior, so it trains without {why}")
 
 
 def _check_hierarchical(cfg: TrainConfig) -> None:
@@ -305,6 +317,9 @@ class Trainer:
         if model_config.hierarchical:
             _check_hierarchical(train_config)
             self.term_keys = ("kl_z1", "kl_z2")
+        if model_config.discrete:
+            _check_vq(train_config)
+            self.term_keys = ("commitment",)
         self.epoch = 0
         self.step = 0
         self.version = 0
@@ -440,7 +455,7 @@ class Trainer:
                     terms = objective_terms(
                         model, x, y, self.generator, kl_weight=self.kl_weight(), free_bits=cfg.free_bits,
                         iw_k=cfg.iw_k, autocast=self.mixed_precision,
-                        penalty=None if cfg.objective == "beta" else self.penalty(),
+                        penalty=None if cfg.objective == "beta" else self.penalty(), commitment=cfg.commitment,
                     )
                     loss = terms.loss.mean()
                 else:
@@ -525,7 +540,7 @@ class Trainer:
                 test_error=(classification_error(self.model, self.test_x, self.dataset.test_y)
                             if self.semi_supervised else None),
                 disentanglement=scores,
-                layers=test.get("layers", {}),
+                test_terms=test.get("test_terms", {}),
             )
             self.epoch = epoch
             self.history.append(end)

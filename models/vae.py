@@ -203,10 +203,14 @@ MLPVAE = VAE
 
 
 def build_model(config: ModelConfig) -> nn.Module:
-    """The network of ``config``: a :class:`VAE`, or a :class:`~models.hierarchical.HierarchicalVAE`
-    for ``model`` ``"hvae"`` / ``"ladder"``."""
+    """The network of ``config``: a :class:`VAE`, a :class:`~models.hierarchical.HierarchicalVAE`
+    for ``model`` ``"hvae"`` / ``"ladder"``, or a :class:`~models.vqvae.VQVAE` for ``"vqvae"``."""
     if config.hierarchical:
         from models.hierarchical import HierarchicalVAE
 
         return HierarchicalVAE(config)
+    if config.discrete:
+        from models.vqvae import VQVAE
+
+        return VQVAE(config)
     return VAE(config)

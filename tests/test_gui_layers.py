@@ -15,7 +15,7 @@ from .ui import UI
 def test_the_layers_tab_explains_itself_for_a_one_layer_model(qtbot, window):
     train_to_end(qtbot, window, epochs=1)
     ui = UI(qtbot, window)
-    visit(qtbot, window, window.layers)
+    visit(qtbot, window, window.test_terms)
     assert ui.grid("Layers") is None and "two-layer or ladder VAE" in ui.caption("Layers")
 
 
@@ -33,8 +33,8 @@ def test_a_hierarchical_vae_trains_from_the_form_and_each_layer_shows(qtbot, win
     assert "64-64-64-6-32-32-3" in form.model_card.text()
     train_to_end(qtbot, window, epochs=6)
     end = window.plots.epochs[-1]
-    assert set(end.layers) == {"kl_z1", "kl_z2", "active_z1", "active_z2"}
-    assert f"KL z1 {end.layers['kl_z1']:.2f} + z2 {end.layers['kl_z2']:.2f}, active units z1" in \
+    assert set(end.test_terms) == {"kl_z1", "kl_z2", "active_z1", "active_z2"}
+    assert f"test KL z1 {end.test_terms['kl_z1']:.2f} + z2 {end.test_terms['kl_z2']:.2f} nats, active units z1" in \
         form.speed_label.text()
     assert end.test_nll_iw is not None and end.test_iw_gap is not None  # the IS estimate was asked for
     # the KL plot has a curve per layer beside the total

@@ -89,8 +89,8 @@ def test_the_importance_sampled_estimate_is_at_least_the_elbo_and_tightens_with_
     assert abs(nll[0] - elbo) < 1.0  # k = 1 is a one-sample ELBO
     result = evaluate(trainer.model, digits.test_x, device=torch.device("cpu"), eval_iw=50, eval_iw_images=100)
     assert result["iw_gap"] > 0
-    assert set(result["layers"]) == {"kl_z1", "kl_z2", "active_z1", "active_z2"}
-    assert result["layers"]["kl_z1"] + result["layers"]["kl_z2"] == pytest.approx(result["kl"], rel=1e-5)
+    assert set(result["test_terms"]) == {"kl_z1", "kl_z2", "active_z1", "active_z2"}
+    assert result["test_terms"]["kl_z1"] + result["test_terms"]["kl_z2"] == pytest.approx(result["kl"], rel=1e-5)
 
 
 def test_the_ladder_posterior_is_the_precision_weighted_combination():
@@ -112,7 +112,8 @@ def test_activity_counts_units_whose_posterior_mean_varies_over_the_data():
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_layer_changes_the_image(trained, kind):
-    assert trained[kind].history[-1].layers["active_z2"] >= 1 and trained[kind].history[-1].layers["active_z1"] >= 1
+    terms = trained[kind].history[-1].test_terms
+    assert terms["active_z2"] >= 1 and terms["active_z1"] >= 1
     model = trained[kind].model.eval()
     with torch.no_grad():
         z2 = torch.zeros(1, 3)
@@ -135,7 +136,7 @@ def test_training_reports_each_layer_and_resumes_exactly(digits, kind, tmp_path)
     train = TrainConfig(epochs=2, batch_size=64, iw_k=3 if kind == "hvae" else 1, kl_warmup=10)
     whole = Trainer(config, train, digits)
     ends = [e for e in whole.run() if isinstance(e, EpochEnd)]
-    assert set(ends[-1].train_terms) == {"kl_z1", "kl_z2"} and set(ends[-1].layers) == {
+    assert set(ends[-1].train_terms) == {"kl_z1", "kl_z2"} and set(ends[-1].test_terms) == {
         "kl_z1", "kl_z2", "active_z1", "active_z2"}
     assert ends[-1].train_terms["kl_z1"] + ends[-1].train_terms["kl_z2"] == pytest.approx(ends[-1].train_kl, rel=1e-4)
     half = Trainer(config, TrainConfig(**{**train.to_dict(), "epochs": 1}), digits)
@@ -148,7 +149,7 @@ def test_training_reports_each_layer_and_resumes_exactly(digits, kind, tmp_path)
     list(rest.run())
     for key, value in whole.model.state_dict().items():
         torch.testing.assert_close(rest.model.state_dict()[key], value, rtol=0, atol=1e-6, msg=key)
-    assert rest.history[-1].layers == ends[-1].layers
+    assert rest.history[-1].test_terms == ends[-1].test_terms
 
 
 def test_settings_that_do_not_apply_are_refused(digits):
@@ -170,9 +171,21 @@ def test_both_models_train_from_the_command_line(kind, tmp_path):
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["epoch"] for line in lines] == [1, 2]
     last = lines[-1]
-    assert last["layers"]["kl_z1"] + last["layers"]["kl_z2"] == pytest.approx(last["test_kl"], rel=1e-4)
+    assert last["test_terms"]["kl_z1"] + last["test_terms"]["kl_z2"] == pytest.approx(last["test_kl"], rel=1e-4)
     assert last["test_nll_iw"] <= last["test_neg_elbo"]
     assert f"64-32-32-6-16-16-3 MLP {'two-layer' if kind == 'hvae' else 'ladder'} VAE" in result.stderr
     assert read_checkpoint(out).model_config.model == kind
     text = run("train", "--dataset", "digits", "--model", kind, "--epochs", "1", "--hidden-dim", "32")
     assert text.returncode == 0 and "KL of z1" in text.stdout and "active units z1" in text.stdout
+
+
+def test_the_layer_table_compares_one_and_two_layers_with_each_layer_reported(digits):
+    from models.benchmark import LAYER_TABLE, model_table
+
+    table = model_table(digits, ModelConfig(input_shape=digits.image_shape), TrainConfig(epochs=1), k=20,
+                        iw_images=20, rows=LAYER_TABLE)
+    assert [r.name for r in table] == [r[0] for r in LAYER_TABLE]
+    for row, (_, over, _) in zip(table, LAYER_TABLE):
+        assert row.test_nll_iw is not None and row.samples_per_s > 0
+        assert set(row.test_terms) == (set() if "model" not in over else {"kl_z1", "kl_z2", "active_z1", "active_z2"})
+    assert table[2].parameters == table[3].parameters  # the same network, trained on the ELBO and on the IWAE bound

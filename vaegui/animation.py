@@ -135,6 +135,9 @@ def training_frames(sources: Sequence[str | os.PathLike[str]], what: str, rows: 
             continue
         seen.add(at)
         cfg = ckpt.model_config
+        if cfg.discrete:
+            raise ValueError(f"{path.name} holds a VQ-VAE: animations over training are for Gaussian latents (its "
+                             "code prior changes with every checkpoint)")
         key = (cfg.latent_dim, tuple(cfg.input_shape))
         if first is None:
             first = key

@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--gui-epochs", type=int, default=30, help="epochs of the in-window run (default 30)")
     bench.add_argument("--models", action="store_true",
                        help="instead: the model table (model × likelihood → test -ELBO, IS -log p(x), KL, ...)")
+    bench.add_argument("--layers", action="store_true",
+                       help="instead: one against two stochastic layers (VAE, IWAE, ladder; Burda et al. 2016's sizes)")
     bench.add_argument("--iw-images", type=int, default=200, help="test images of the table's IS estimate")
     bench.add_argument("--scale", type=int, nargs="*", metavar="N",
                        help="instead: epoch time and peak memory on shapes:N for each N (default 5000 20000 60000), "
@@ -199,6 +201,7 @@ def load_any(name: str, args, checkpoint=None):
 
 def epoch_text(event, train_cfg) -> str:
     """``vaegui train``'s line for an epoch (nats per image)."""
+    from models.evaluation import test_terms_text
     from models.metrics import SCORE_TITLES
     from models.penalties import TERM_TITLES
 
@@ -210,8 +213,7 @@ def epoch_text(event, train_cfg) -> str:
            if event.test_nll_iw is not None else "")
         + (f"  test error {100 * event.test_error:.2f}%" if event.test_error is not None else "")
         + "".join(f"  {TERM_TITLES[k]} {v:.3f}" for k, v in event.train_terms.items())
-        + ("  test KL z1 {kl_z1:.2f} z2 {kl_z2:.2f}, active units z1 {active_z1} z2 {active_z2}".format(**event.layers)
-           if event.layers else "")
+        + (f"  {test_terms_text(event.test_terms)}" if event.test_terms else "")
         + "".join(f"  {SCORE_TITLES[k]} {event.disentanglement[k]:.3f}" for k in SCORE_TITLES
                   if k in event.disentanglement)
     )
@@ -399,22 +401,25 @@ def cmd_m2(data, model_cfg, train_cfg) -> int:
 
 def cmd_models(args, data, model_cfg, train_cfg) -> int:
     """``vaegui bench --models``: the model table (test −ELBO, importance-sampled −log p(x), KL)."""
-    from models.benchmark import model_table
+    from models.benchmark import LAYER_TABLE, MODEL_TABLE, model_table
+    from models.evaluation import test_terms_text
 
     k = args.eval_iw or 1000
-    print(f"# {data.title}: {len(data.train_x)} train / {len(data.test_x)} test; latent {model_cfg.latent_dim}, "
-          f"hidden {model_cfg.hidden_dim}; {train_cfg.epochs} epochs, batch {train_cfg.batch_size}, Adam "
-          f"{train_cfg.lr:g}, seed {train_cfg.seed}; nats per image on the test split; -log p(x) with k={k} "
-          f"importance samples on the first {args.iw_images} test images")
-    header = (f"{'model':<16} {'likelihood':<27} {'params':>8} {'-ELBO':>8} {'-log p(x)':>9} {'gap':>6} "
+    sizes = "sizes as each row says" if args.layers else f"latent {model_cfg.latent_dim}, hidden {model_cfg.hidden_dim}"
+    print(f"# {data.title}: {len(data.train_x)} train / {len(data.test_x)} test; {sizes}; {train_cfg.epochs} epochs, "
+          f"batch {train_cfg.batch_size}, Adam {train_cfg.lr:g}, seed {train_cfg.seed}; nats per image on the test "
+          f"split; -log p(x) with k={k} importance samples on the first {args.iw_images} test images")
+    header = (f"{'model':<19} {'likelihood':<27} {'params':>8} {'-ELBO':>8} {'-log p(x)':>9} {'gap':>6} "
               f"{'KL':>6} {'active':>6} {'samples/s':>9}")
     print(header)
     worse = []
-    for row in model_table(data, model_cfg, train_cfg, k=k, iw_images=args.iw_images):
+    rows = LAYER_TABLE if args.layers else MODEL_TABLE
+    for row in model_table(data, model_cfg, train_cfg, k=k, iw_images=args.iw_images, rows=rows):
         iw = "n/a" if row.test_nll_iw is None else f"{row.test_nll_iw:9.2f}"
         gap = "" if row.iw_gap is None else f"{row.iw_gap:6.2f}"
-        print(f"{row.name:<16} {row.likelihood:<27} {row.parameters:>8,} {row.test_neg_elbo:8.2f} {iw:>9} {gap:>6} "
-              f"{row.test_kl:6.2f} {row.active_dims:>6} {row.samples_per_s:>9,.0f}")
+        print(f"{row.name:<19} {row.likelihood:<27} {row.parameters:>8,} {row.test_neg_elbo:8.2f} {iw:>9} {gap:>6} "
+              f"{row.test_kl:6.2f} {row.active_dims:>6} {row.samples_per_s:>9,.0f}"
+              + (f"  {test_terms_text(row.test_terms)}" if row.test_terms else ""))
         if row.iw_gap is not None and row.iw_gap < 0:
             worse.append(row.name)
     print("IS estimate at least as good as the ELBO for every model: " + ("yes" if not worse else f"NO: {worse}"))
@@ -446,7 +451,7 @@ def cmd_bench(args) -> int:
         return ddp_figures(args.dataset or "mnist5k", args.epochs, args.batch_size, args.seeds,
                            [*extra, f"--lr={args.lr}", f"--seed={args.seed}"])
     data, model_cfg, train_cfg = _configs(args)
-    if args.models:
+    if args.models or args.layers:
         return cmd_models(args, data, model_cfg, train_cfg)
     if args.m2:
         return cmd_m2(data, model_cfg, train_cfg)

@@ -135,9 +135,20 @@ def build_figure(loaded: _Loaded, args):
     """The still ``--what`` asks for, as the window's panel would draw it."""
     import torch
 
-    from vaegui.figures import interpolation_figure, manifold_figure, samples_figure, traversal_figure
+    from vaegui.figures import (
+        code_samples_figure,
+        interpolation_figure,
+        manifold_figure,
+        samples_figure,
+        traversal_figure,
+    )
 
-    d = loaded.cfg.latent_dim
+    d = loaded.model.latent_dim
+    if loaded.cfg.discrete and args.what in ("manifold", "traversal"):
+        raise ValueError(f"the VQ-VAE's latents are grids of discrete codes: no {args.what} (samples and "
+                         "interpolation apply)")
+    if loaded.cfg.discrete and args.what == "samples":
+        return code_samples_figure(loaded.model, args.rows, args.cols, args.seed)
     if args.what == "manifold":
         if not loaded.cfg.has_prior:
             raise ValueError("a plain autoencoder has no prior p(z) to map the manifold through")

@@ -21,7 +21,7 @@ from models.latent import interpolate, manifold_latents, prior_samples, traversa
 Decode = Callable[[torch.Tensor], np.ndarray]
 
 #: the figure kinds a PNG can remember, and the panel each restores into
-KINDS = ("traversal", "interpolation", "samples", "manifold", "data", "analogies", "layers")
+KINDS = ("traversal", "interpolation", "samples", "manifold", "data", "analogies", "layers", "codebook")
 
 
 @dataclass
@@ -80,6 +80,24 @@ def traversal_figure(decode: Decode, base: torch.Tensor, dims: Sequence[int], va
                 "values": [float(v) for v in values]},
         caption=f"Latent traversal: each row varies one z_k from {signed(float(values[0]))} to "
                 f"{signed(float(values[-1]))}, the other dimensions held (Higgins et al. 2017).",
+    )
+
+
+@torch.inference_mode()
+def code_samples_figure(model, rows: int, cols: int, seed: int, temperature: float = 1.0) -> GridFigure:
+    """``rows × cols`` decoded code grids of a VQ-VAE (:mod:`models.vqvae`) drawn from its prior: the
+    learned prior cell by cell at ``temperature``, or the uniform prior (said in the caption), with
+    ``seed``; ``latents`` are the codes ``(rows·cols, h·w)`` as float32."""
+    codes = model.sample_codes(rows * cols, temperature, torch.Generator().manual_seed(int(seed)))
+    learned = model.prior is not None
+    return GridFigure(
+        kind="samples", images=model.decode_codes(codes).numpy(), rows=rows, cols=cols,
+        latents=codes.flatten(1).numpy().astype(np.float32),
+        params={"rows": rows, "cols": cols, "seed": int(seed), "temperature": float(temperature)},
+        caption=(f"Mean images E[x|z_q] of {rows * cols} code grids drawn from the learned prior at temperature "
+                 f"{temperature:g}, seed {seed}." if learned else
+                 f"Mean images E[x|z_q] of {rows * cols} code grids drawn from the uniform prior (no learned "
+                 f"prior), seed {seed}."),
     )
 
 

@@ -20,6 +20,7 @@ from vaegui.modelfiles import ModelFiles
 from vaegui.panels.activity import ActivityPanel
 from vaegui.panels.analogies import AnalogiesPanel
 from vaegui.panels.browser import BrowserPanel
+from vaegui.panels.codebook import CodebookPanel
 from vaegui.panels.disentangle import DisentanglementPanel
 from vaegui.panels.interpolation import InterpolationPanel
 from vaegui.panels.latentmap import LatentMapPanel
@@ -112,7 +113,7 @@ class MainWindow(QMainWindow):
         self.manifold, self.traversal = ManifoldPanel(h, s), TraversalPanel(h, s)
         self.interpolation, self.samples = InterpolationPanel(h, s), SamplesPanel(h, s)
         self.analogies, self.activity = AnalogiesPanel(h, s), ActivityPanel(h)
-        self.layers = LayersPanel(h, s)
+        self.layers, self.codebook = LayersPanel(h, s), CodebookPanel(h, s)
         self.latent_map = LatentMapPanel(h, s, lambda: (self.manifold.dims() if h.latent_dim > 2 else (0, 1),
                                                         self.manifold.grid_spin.value()))
         self.disentanglement = DisentanglementPanel(h, self.run.history, s)
@@ -123,7 +124,7 @@ class MainWindow(QMainWindow):
                             (self.traversal, "Traversal"), (self.interpolation, "Interpolation"),
                             (self.samples, "Samples"), (self.analogies, "Analogies"),
                             (self.activity, "Latent activity"), (self.disentanglement, "Disentanglement"),
-                            (self.layers, "Layers"), (self.runs_panel, "Runs")):
+                            (self.layers, "Layers"), (self.codebook, "Codebook"), (self.runs_panel, "Runs")):
             self.tabs.addTab(panel, name)
             if hasattr(panel, "exported"):
                 panel.exported.connect(lambda msg: self.statusBar().showMessage(msg, 8000))

@@ -71,10 +71,10 @@ def build_menus(window) -> None:
     m = bar.addMenu("&View")
     m.addAction(w.form_dock.toggleViewAction())
     m.addAction(w.plots_dock.toggleViewAction())
-    for i in range(w.tabs.count()):
+    later = {w.layers: "Ctrl+Shift+L", w.codebook: "Ctrl+Shift+K", w.runs_panel: "Ctrl+Shift+R"}
+    for i in range(w.tabs.count()):  # the first ten tabs by number, the later ones by letter
         _action(w, m, w.tabs.tabText(i), lambda _checked=False, i=i: w.tabs.setCurrentIndex(i),
-                f"Ctrl+{(i + 1) % 10}" if i < 10 else {w.runs_panel: "Ctrl+Shift+R", w.layers: "Ctrl+Shift+L"}.get(
-                    w.tabs.widget(i)))
+                f"Ctrl+{(i + 1) % 10}" if i < 10 else later.get(w.tabs.widget(i)))
     _action(w, m, "New samples", w.samples.new_samples, "Ctrl+R")
     m = bar.addMenu("&Help")
     _action(w, m, "About vaegui", lambda: show_message(

@@ -65,6 +65,11 @@ class ModelHandle(QObject):
         return self.model is not None and self.model.config.conditional
 
     @property
+    def discrete(self) -> bool:
+        """True for the VQ-VAE: its latents are code grids (``latent_dim`` is the flattened encoder output)."""
+        return self.model is not None and self.model.config.discrete
+
+    @property
     def has_prior(self) -> bool:
         """False for the plain autoencoder (no p(z) to sample or to map Φ⁻¹ through)."""
         return self.model is not None and self.model.config.has_prior

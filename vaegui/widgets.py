@@ -127,6 +127,8 @@ class GridPanel(QWidget):
     animatable = False
     #: white pixels between tiles on screen (exports choose their own padding)
     display_padding = 1
+    #: the panel has a meaning for the VQ-VAE's discrete codes (the manifold and the traversal have not)
+    discrete_ok = True
 
     def __init__(self, handle, settings: QSettings | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -235,6 +237,10 @@ class GridPanel(QWidget):
         """Decode and show the grid now (on the GUI thread; a hidden panel waits until shown)."""
         self._stale = False
         self._why = self.handle.mismatch()
+        if not self._why and self.handle.discrete and not self.discrete_ok:
+            self._why = (f"The VQ-VAE's latents are grids of discrete codes, not a Gaussian z with a prior N(0, I), so "
+                         f"the {self.title} does not apply. Samples, Interpolation (of the encoder's output, quantised "
+                         f"at each step) and the Codebook tab do.")
         t0 = time.perf_counter()
         grid = self.compute_grid() if self.handle.ready and not self._why else None
         self._figure = grid
@@ -247,7 +253,7 @@ class GridPanel(QWidget):
             self.grid_view.show_grid(grid.images, grid.rows, grid.cols, self.display_padding)
             self.caption.setText(self.grid_caption())
             self.export_button.setEnabled(True)
-            self.animate_button.setEnabled(self.animatable)
+            self.animate_button.setEnabled(self.animatable and not self.handle.discrete)
         self.last_refresh_s = time.perf_counter() - t0
 
     @property
@@ -287,7 +293,7 @@ class GridPanel(QWidget):
 
     def animate_dialog(self):
         """Open the animation dialog (non-blocking); None when the panel cannot animate now."""
-        if not self.animatable or self._figure is None:
+        if not self.animatable or self._figure is None or self.handle.discrete:
             return None
         from vaegui.animdialog import AnimationDialog
 

@@ -41,6 +41,10 @@ class ActivityPanel(QWidget):
         if self.bars is not None:
             self.plot.removeItem(self.bars)
             self.bars = None
+        if self.handle.discrete:
+            self.caption.setText("The VQ-VAE's codes have no KL per dimension: its KL is −log p(codes) under the code "
+                                 "prior, and the codebook's use is in the Codebook tab.")
+            return
         if self.handle.model is not None and not self.handle.has_prior:
             self.caption.setText("A plain autoencoder has no posterior variance and no prior: no KL per dimension.")
             return

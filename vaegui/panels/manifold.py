@@ -16,6 +16,7 @@ class ManifoldPanel(GridPanel):
     """
 
     title = "manifold"
+    discrete_ok = False
     animatable = True
     display_padding = 0
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFormLayout, QPushButton, QSpinBox, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QPushButton, QSpinBox, QWidget
 
-from vaegui.figures import data_figure, samples_figure
+from vaegui.figures import code_samples_figure, data_figure, samples_figure
 from vaegui.widgets import GridPanel, restore_label
 
 
@@ -27,15 +27,25 @@ class SamplesPanel(GridPanel):
         self.new_button = QPushButton("New samples")
         self.new_button.setToolTip("Draw with the next seed (Ctrl+R)")
         self.new_button.clicked.connect(self.new_samples)
+        self.temperature_spin = QDoubleSpinBox()
+        self.temperature_spin.setRange(0.05, 5.0)
+        self.temperature_spin.setSingleStep(0.1)
+        self.temperature_spin.setValue(1.0)
+        self.temperature_spin.setToolTip("VQ-VAE: the code prior's temperature (below 1: likelier codes, "
+                                         "above: more varied)")
         form = QFormLayout()
         form.addRow("Rows:", self.rows_spin)
         form.addRow("Columns:", self.cols_spin)
         form.addRow("Seed:", self.seed_spin)
+        form.addRow("Temperature:", self.temperature_spin)
+        self.form = form
         form.addRow(self.new_button)
         form.addRow(self.label_title, self.label_combo)
         self.lay_out_beside(form)
-        for spin in (self.rows_spin, self.cols_spin, self.seed_spin):
+        for spin in (self.rows_spin, self.cols_spin, self.seed_spin, self.temperature_spin):
             spin.valueChanged.connect(self.refresh)
+        handle.changed.connect(lambda: form.setRowVisible(self.temperature_spin, handle.discrete))
+        form.setRowVisible(self.temperature_spin, False)
 
     def new_samples(self) -> None:
         """Draw new prior samples (the next seed)."""
@@ -44,6 +54,9 @@ class SamplesPanel(GridPanel):
     def compute_grid(self):
         if not self.needs_prior():
             return None
+        if self.handle.discrete:
+            return code_samples_figure(self.handle.model, self.rows_spin.value(), self.cols_spin.value(),
+                                       self.seed_spin.value(), self.temperature_spin.value())
         label = self.label()
         fig = samples_figure(lambda z: self.handle.decode(z, label), self.rows_spin.value(), self.cols_spin.value(),
                              self.handle.latent_dim, self.seed_spin.value(),
@@ -54,15 +67,19 @@ class SamplesPanel(GridPanel):
     def restore(self, record) -> str:
         """Rows, columns, seed and label of a reopened samples figure."""
         p = record.params
-        for spin, key in ((self.rows_spin, "rows"), (self.cols_spin, "cols"), (self.seed_spin, "seed")):
-            spin.blockSignals(True)
-            spin.setValue(int(p[key]))
-            spin.blockSignals(False)
+        for spin, key in ((self.rows_spin, "rows"), (self.cols_spin, "cols"), (self.seed_spin, "seed"),
+                          (self.temperature_spin, "temperature")):
+            if key in p:
+                spin.blockSignals(True)
+                spin.setValue(p[key])
+                spin.blockSignals(False)
         restore_label(self, p.get("label"))
         self.refresh()
         return f"{p['rows']}×{p['cols']} samples, seed {p['seed']}"
 
     def grid_caption(self) -> str:
+        if self.handle.discrete and self.figure is not None:
+            return f"{self.figure.caption} Weights: snapshot {self.handle.version}."
         return (
             f"Mean images E[x|z] of {self.rows_spin.value() * self.cols_spin.value()} draws z ~ N(0, I), "
             f"seed {self.seed_spin.value()}. Weights: snapshot {self.handle.version}."

@@ -22,13 +22,45 @@ from PySide6.QtWidgets import (
 from models.config import CONDITIONAL_MODELS, CONV_SIZES, HIERARCHICAL_MODELS, ModelConfig, TrainConfig, fields_of
 from models.data import DATASETS
 from models.datasets import parse_dataset
+from models.evaluation import test_terms_text
 from models.run import Progress
 from models.trainer import available_devices
 from models.vae import build_model
 from vaegui.fields import field_widget, label, set_value, value
 
+#: per model, the form's settings it does not use: disabled, and set to the value given (None: left as it is)
+_NO_POSTERIOR = {"objective": "beta", "beta": None, "kl_warmup": None, "free_bits": None, "iw_k": None,
+                 "eval_iw": None, "eval_iw_images": None}
+NOT_USED = {
+    "ae": _NO_POSTERIOR,
+    "m2": {"objective": "beta", "free_bits": 0.0, "iw_k": 1, "eval_iw": 0, "eval_iw_images": None},
+    "hvae": {"objective": "beta", "free_bits": 0.0, "arch": "mlp"},
+    "ladder": {"objective": "beta", "free_bits": 0.0, "arch": "mlp"},
+    "vqvae": {**_NO_POSTERIOR, "beta": 1.0, "kl_warmup": 0, "free_bits": 0.0, "iw_k": 1, "eval_iw": 0,
+              "latent_dim": None, "hidden_dim": None, "arch": None},
+}
+GATED = set().union(*NOT_USED.values())
+#: the form's rows shown only for some models
+OWN_ROWS = {"layer1_dim": HIERARCHICAL_MODELS, "codebook_size": ("vqvae",), "codebook": ("vqvae",),
+            "code_prior": ("vqvae",), "commitment": ("vqvae",), "labels_per_class": ("m2",)}
+#: the β field's label and tooltip under each objective (DIP-VAE does not use it)
+BETA_LABELS = {"capacity": "γ (weight of |KL − C|):", "tcvae": "β (TC weight):", "factorvae": "γ (TC weight):"}
+BETA_TIPS = {"beta": "β: weight of the KL term (β-VAE, Higgins et al. 2017; every layer's KL in a two-layer VAE)",
+             "capacity": "γ: weight of |KL − C| (Burgess et al. 2018)",
+             "tcvae": "β: weight of the total correlation (β-TCVAE, Chen et al. 2018); 1 is the plain VAE",
+             "factorvae": "γ: weight of the discriminator's total correlation (FactorVAE, Kim & Mnih 2018)"}
 #: settings keys of vaegui 0.1 that were not the field names
 OLD_SETTINGS_KEYS = {"latent_dim": "latent", "hidden_dim": "hidden", "batch_size": "batch"}
+
+
+def _pair(first: QWidget, word: str, second: QWidget) -> QHBoxLayout:
+    """One form row of two fields, with a word between them ("" for none)."""
+    row = QHBoxLayout()
+    row.addWidget(first, 1)
+    if word:
+        row.addWidget(QLabel(word))
+    row.addWidget(second, 1)
+    return row
 
 
 class RunOutputs:
@@ -138,6 +170,12 @@ class TrainingPanel(QWidget):
         model_form = QFormLayout(model_box)
         for name in ("model", "arch", "likelihood", "sigma", "latent_dim", "layer1_dim", "hidden_dim"):
             model_form.addRow(label(ModelConfig, name), self.fields[name])
+        self._own_rows = {"layer1_dim": self.fields["layer1_dim"]}
+        for first, word, second in (("codebook_size", "× D", "code_dim"), ("codebook", "decay", "ema_decay")):
+            self._own_rows[first] = _pair(f[first], word, f[second])
+            model_form.addRow(label(ModelConfig, first), self._own_rows[first])
+        model_form.addRow(label(ModelConfig, "code_prior"), self.fields["code_prior"])
+        self._own_rows["code_prior"] = self.fields["code_prior"]
         self.model_form = model_form
         self.model_card = QLabel()
         self.model_card.setWordWrap(True)
@@ -145,31 +183,19 @@ class TrainingPanel(QWidget):
         train_box = QGroupBox("Training")
         train_form = QFormLayout(train_box)
         train_form.addRow(label(TrainConfig, "objective"), self.fields["objective"])
-        capacity_row = QHBoxLayout()
-        capacity_row.addWidget(self.fields["capacity_max"], 1)
-        capacity_row.addWidget(QLabel("over"))
-        capacity_row.addWidget(self.fields["capacity_steps"], 1)
-        train_form.addRow(label(TrainConfig, "capacity_max"), capacity_row)
-        self._capacity_row = capacity_row
+        self._capacity_row = _pair(f["capacity_max"], "over", f["capacity_steps"])
+        train_form.addRow(label(TrainConfig, "capacity_max"), self._capacity_row)
         train_form.addRow(label(TrainConfig, "dip_lambda"), self.fields["dip_lambda"])
-        m2_row = QHBoxLayout()
-        m2_row.addWidget(self.fields["labels_per_class"], 1)
-        m2_row.addWidget(QLabel("α / N"))
-        m2_row.addWidget(self.fields["alpha"])
+        m2_row = _pair(f["labels_per_class"], "α / N", f["alpha"])
         train_form.addRow(label(TrainConfig, "labels_per_class"), m2_row)
-        self._m2_row = m2_row
+        train_form.addRow(label(TrainConfig, "commitment"), self.fields["commitment"])
+        self._own_rows.update(labels_per_class=m2_row, commitment=self.fields["commitment"])
         self.train_form = train_form
         for name in ("beta", "lr", "batch_size", "epochs", "seed", "device", "precision", "kl_warmup", "free_bits",
                      "iw_k"):
             train_form.addRow(label(TrainConfig, name), self.fields[name])
-        metrics_row = QHBoxLayout()
-        metrics_row.addWidget(self.fields["metrics"], 1)
-        metrics_row.addWidget(self.fields["metrics_points"], 1)
-        train_form.addRow(label(TrainConfig, "metrics"), metrics_row)
-        eval_row = QHBoxLayout()
-        eval_row.addWidget(self.eval_iw_spin, 1)
-        eval_row.addWidget(self.eval_images_spin, 1)
-        train_form.addRow(label(TrainConfig, "eval_iw"), eval_row)
+        train_form.addRow(label(TrainConfig, "metrics"), _pair(f["metrics"], "", f["metrics_points"]))
+        train_form.addRow(label(TrainConfig, "eval_iw"), _pair(self.eval_iw_spin, "", self.eval_images_spin))
         self.outputs = RunOutputs()
         self.autosave_spin, self.keep_spin = self.outputs.autosave_spin, self.outputs.keep_spin
         self.run_folder_check, self.tensorboard_check = self.outputs.run_folder_check, self.outputs.tensorboard_check
@@ -229,12 +255,13 @@ class TrainingPanel(QWidget):
         self.pause_button.clicked.connect(self.pause_requested)
         self.stop_button.clicked.connect(self.stop_requested)
         self.dataset_combo.currentIndexChanged.connect(lambda _i: self.dataset_selected.emit(self.dataset_key()))
-        for w in (self.latent_spin, self.hidden_spin, self.sigma_spin, f["layer1_dim"]):
+        for w in (self.latent_spin, self.hidden_spin, self.sigma_spin, f["layer1_dim"], f["codebook_size"],
+                  f["code_dim"]):
             w.valueChanged.connect(self._update_model_card)
         f["metrics"].currentIndexChanged.connect(
             lambda _i: f["metrics_points"].setEnabled(f["metrics"].currentData() != "off"))
         f["metrics_points"].setEnabled(False)
-        for w in (self.model_combo, self.arch_combo, self.likelihood_combo, f["objective"]):
+        for w in (self.model_combo, self.arch_combo, self.likelihood_combo, f["objective"], f["code_prior"]):
             w.currentIndexChanged.connect(self._update_model_card)
         self._input_shape = (1, 28, 28)
         self._n_classes = 10
@@ -271,8 +298,7 @@ class TrainingPanel(QWidget):
         text = (f"Epoch {end.epoch}: test −ELBO {end.test_neg_elbo:.2f} nats per image "
                 f"(reconstruction {end.test_recon:.2f} + KL {end.test_kl:.2f}); {end.samples_per_s:,.0f} samples/s"
                 + (f"; test error {100 * end.test_error:.1f}%" if end.test_error is not None else "")
-                + ("; KL z1 {kl_z1:.2f} + z2 {kl_z2:.2f}, active units z1 {active_z1} · z2 {active_z2}".format(
-                    **end.layers) if end.layers else ""))
+                + (f"; {test_terms_text(end.test_terms)}" if end.test_terms else ""))
         self.speed_label.setText(text)
         self.speed_label.setToolTip(text)
 
@@ -298,11 +324,12 @@ class TrainingPanel(QWidget):
         self._input_shape = tuple(input_shape)
         self._n_classes = n_classes
         conv_ok = input_shape[1] == input_shape[2] and input_shape[1] in CONV_SIZES
-        item = self.arch_combo.model().item(self.arch_combo.findData("conv"))
-        item.setEnabled(conv_ok)
-        item.setToolTip("" if conv_ok else f"not for {input_shape[1]}×{input_shape[2]} images")
-        if not conv_ok and self.arch_combo.currentData() == "conv":
-            self.arch_combo.setCurrentIndex(self.arch_combo.findData("mlp"))
+        for combo, key, other in ((self.arch_combo, "conv", "mlp"), (self.model_combo, "vqvae", "vae")):
+            item = combo.model().item(combo.findData(key))
+            item.setEnabled(conv_ok)
+            item.setToolTip("" if conv_ok else f"not for {input_shape[1]}×{input_shape[2]} images")
+            if not conv_ok and combo.currentData() == key:
+                combo.setCurrentIndex(combo.findData(other))
         self._update_model_card()
 
     def model_config(
@@ -321,44 +348,29 @@ class TrainingPanel(QWidget):
 
     def _update_model_card(self) -> None:
         self.sigma_spin.setEnabled(self.likelihood_combo.currentData() == "gaussian")
-        vae_only = self.model_combo.currentData() != "ae"
-        for w in (self.beta_spin, self.warmup_spin, self.free_bits_spin, self.iw_k_spin, self.eval_iw_spin,
-                  self.eval_images_spin, self.fields["objective"]):
-            w.setEnabled(vae_only)
-        m2 = self.model_combo.currentData() == "m2"
-        layered = self.model_combo.currentData() in HIERARCHICAL_MODELS
-        # no posterior for the β family's penalties / M2 and the two-layer VAEs train on their own bounds
-        if not vae_only or m2 or layered:
-            set_value(self.fields["objective"], "beta")
-        self.train_form.setRowVisible(self._m2_row, m2)
-        self.model_form.setRowVisible(self.fields["layer1_dim"], layered)
-        self.fields["objective"].setEnabled(vae_only and not m2 and not layered)
-        self.free_bits_spin.setEnabled(vae_only and not m2 and not layered)
-        for w in (self.eval_iw_spin, self.eval_images_spin):
-            w.setEnabled(vae_only and not m2)
-        if m2 or layered:
-            self.free_bits_spin.setValue(0.0)
-        if m2:
-            self.eval_iw_spin.setValue(0)
+        model = self.model_combo.currentData()
+        unused = NOT_USED.get(model, {})
+        for name, fixed in unused.items():  # settings this model does not use: disabled (and set, where needed)
+            if fixed is not None:
+                set_value(self.fields[name], fixed)
         objective = self.fields["objective"].currentData()
-        # only the chosen objective's own settings are shown; the IWAE bound is for the β-VAE objective
+        if objective != "beta":  # the IWAE bound is for the β-VAE objective
+            self.iw_k_spin.setValue(1)
+        for name in GATED:
+            self.fields[name].setEnabled(name not in unused)
+        self.iw_k_spin.setEnabled("iw_k" not in unused and objective == "beta")
+        self.beta_spin.setEnabled("beta" not in unused and objective not in ("dip1", "dip2"))
+        # only the chosen model's and objective's own settings are shown
+        for name, row in self._own_rows.items():
+            form = self.model_form if name in ModelConfig.__dataclass_fields__ else self.train_form
+            form.setRowVisible(row, model in OWN_ROWS[name])
         self.train_form.setRowVisible(self._capacity_row, objective == "capacity")
         self.train_form.setRowVisible(self.fields["dip_lambda"], objective in ("dip1", "dip2"))
-        self.iw_k_spin.setEnabled(vae_only and objective == "beta" and not m2)
-        self.beta_spin.setEnabled(vae_only and objective not in ("dip1", "dip2"))
-        if objective != "beta" or m2:
-            self.iw_k_spin.setValue(1)
         beta_label = self.train_form.labelForField(self.beta_spin)
         if beta_label is not None:
-            beta_label.setText({"beta": label(TrainConfig, "beta"), "capacity": "γ (weight of |KL − C|):",
-                                "tcvae": "β (TC weight):", "factorvae": "γ (TC weight):"}.get(objective, "β (unused):"))
-        self.beta_spin.setToolTip({"beta": "β: weight of the KL term (β-VAE, Higgins et al. 2017)",
-                                   "capacity": "γ: weight of |KL − C| (Burgess et al. 2018)",
-                                   "tcvae": "β: weight of the total correlation (β-TCVAE, Chen et al. 2018); "
-                                            "1 is the plain VAE",
-                                   "factorvae": "γ: weight of the discriminator's total correlation (FactorVAE, "
-                                                "Kim & Mnih 2018)",
-                                   }.get(objective, "not used by DIP-VAE: its penalty is weighted by λ_od"))
+            beta_label.setText(BETA_LABELS.get(objective, "β (unused):") if objective != "beta"
+                               else label(TrainConfig, "beta"))
+        self.beta_spin.setToolTip(BETA_TIPS.get(objective, "not used by DIP-VAE: its penalty is weighted by λ_od"))
         try:
             config = self.model_config()
             with torch.device("meta"):  # count the parameters without allocating or initialising them

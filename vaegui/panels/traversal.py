@@ -51,6 +51,7 @@ class TraversalPanel(GridPanel):
     """
 
     title = "traversal"
+    discrete_ok = False
     animatable = True
 
     def __init__(self, handle, settings=None, parent: QWidget | None = None):
@@ -310,12 +311,14 @@ class TraversalPanel(GridPanel):
         self.start_index.setRange(0, len(self.handle.dataset.test_x) - 1)
 
     def _model_changed(self) -> None:
-        d = self.handle.latent_dim
+        d = 0 if self.handle.discrete else self.handle.latent_dim  # no sliders over a VQ-VAE's code grid
         if d != len(self.sliders):
             self._rebuild_sliders(d)
             self.image_view.clear()
             self._needs_start = True
-        if self.handle.ready and getattr(self, "_needs_start", False):
+        if self.handle.discrete:
+            self.refresh()
+        elif self.handle.ready and getattr(self, "_needs_start", False):
             self._needs_start = False
             self.apply_start()
         elif self.handle.ready and self.isVisible():
