@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from models.data import ImageDataset, as_float
-from models.objectives import gaussian_kl
+from models.objectives import gaussian_kl, objective_terms
 
 Progress = Callable[[float, str], None]
 Stopped = Callable[[], bool]
@@ -137,9 +137,10 @@ def encode_split(
     seed: int = 0,
     progress: Progress | None = None,
     stopped: Stopped | None = None,
+    layer: int = 0,
 ) -> Encoded:
-    """Encode a split with ``model`` (a :class:`models.vae.VAE`, on the CPU or a device),
-    chunk by chunk, with each image's ELBO terms from the same pass.
+    """Encode a split with ``model`` (any model of :func:`models.vae.build_model`, on the CPU or a
+    device), chunk by chunk, with each image's one-sample ELBO terms.
 
     Args:
         model: the encoder and decoder; left in the mode it was in.
@@ -147,12 +148,16 @@ def encode_split(
         points: ``"mean"`` (posterior means ``mu``) or ``"sample"`` (one z ~ q(z|x)).
         batch_size: images per chunk (≥ 1).
         seed: the noise of the ELBO's one-sample estimate and of ``points="sample"``.
+        layer: 0 for the model's latent (the top layer z2 of a hierarchical VAE, the flattened
+            encoder output z_e of a VQ-VAE), 1 for the lower layer z1 of a hierarchical VAE
+            (its posterior along the mean of z2 for the ladder).
 
     Returns:
         :class:`Encoded`, ELBO terms in nats per image.
 
     Raises:
-        ValueError: on an unknown split or points, or images of another shape than the model's.
+        ValueError: on an unknown split or points, images of another shape than the model's, or a
+            layer the model does not have.
         MapStopped: when ``stopped()`` turns True between two chunks.
     """
     if points not in ("mean", "sample"):
@@ -164,7 +169,11 @@ def encode_split(
     device = next(model.parameters()).device
     conditional = model.config.conditional
     gen = torch.Generator(device=device).manual_seed(int(seed))
-    n, d = len(images), model.latent_dim
+    if layer not in (0, 1) or (layer == 1 and not getattr(model, "hierarchical", False)):
+        raise ValueError(f"this {model.config.describe()} has no layer {layer} to map")
+    # the VAE's encoder pass gives mu and the ELBO's terms at once; the other models' terms take their own pass
+    one_pass = not (getattr(model, "hierarchical", False) or getattr(model, "discrete", False))
+    n, d = len(images), (model.layer_dims[0] if layer == 1 else model.latent_dim)
     mu = np.empty((n, d), dtype=np.float32)
     codes = mu if points == "mean" else np.empty((n, d), dtype=np.float32)
     kl = np.empty(n, dtype=np.float32)
@@ -178,11 +187,14 @@ def encode_split(
             stop = min(n, start + max(1, batch_size))
             xb = as_float(images[start:stop].to(device))
             yb = labels[start:stop].to(device) if conditional else None
-            # one encoder pass for mu and the ELBO's terms (as objective_terms computes them)
-            m, logvar = model.encode(xb, yb)
-            z = model.reparameterize(m, logvar, gen)
-            recon = -model.likelihood.log_prob(model.decode_params(z, yb).float(), xb)
-            k = torch.zeros_like(recon) if logvar is None else gaussian_kl(m.float(), logvar.float())
+            m, logvar = model.encode_layers(xb)[0] if layer == 1 else model.encode(xb, yb)
+            z = m if logvar is None else model.reparameterize(m, logvar, gen)
+            if one_pass:  # as objective_terms computes them, from the same pass
+                recon = -model.likelihood.log_prob(model.decode_params(z, yb).float(), xb)
+                k = torch.zeros_like(recon) if logvar is None else gaussian_kl(m.float(), logvar.float())
+            else:
+                terms = objective_terms(model, xb, yb, gen)
+                recon, k = terms.recon, terms.kl
             mu[start:stop] = m.float().cpu().numpy()
             if points == "sample":
                 codes[start:stop] = z.float().cpu().numpy()
@@ -446,6 +458,8 @@ class MapRequest:
     dims: tuple[int, int] = (0, 1)
     seed: int = 0
     perplexity: float = 30.0
+    #: 0: the model's latent; 1: the lower layer z1 of a hierarchical VAE (see :func:`encode_split`)
+    layer: int = 0
 
 
 @dataclass
@@ -486,7 +500,7 @@ def build_map(
     if request.projection in ("tsne", "umap"):
         require(PROJECTIONS[request.projection][1])  # say what is missing before the encoding
     encoded = encode_split(model, dataset, request.split, points=request.points, seed=request.seed,
-                           progress=part(0.0, share), stopped=stopped)
+                           progress=part(0.0, share), stopped=stopped, layer=request.layer)
     prev = None
     if previous is not None and previous.request.split == request.split and \
             previous.request.projection == request.projection:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from vaegui.figrender import FigureStyle
 
 from .test_gui import train_to_end
+from .test_gui_latent_map import make_map
 from .test_gui_models import choose, visit
 from .ui import UI
 
@@ -15,7 +17,7 @@ from .ui import UI
 def test_the_layers_tab_explains_itself_for_a_one_layer_model(qtbot, window):
     train_to_end(qtbot, window, epochs=1)
     ui = UI(qtbot, window)
-    visit(qtbot, window, window.test_terms)
+    visit(qtbot, window, window.layers)
     assert ui.grid("Layers") is None and "two-layer or ladder VAE" in ui.caption("Layers")
 
 
@@ -76,3 +78,30 @@ def test_a_hierarchical_vae_trains_from_the_form_and_each_layer_shows(qtbot, win
     assert window.figures.open_figure(path)
     assert layers.mode() == "z2" and layers.rows_spin.value() == 3 and layers.draw_check.isChecked()
     np.testing.assert_array_equal(ui.grid("Layers")[0], layers.figure.images)
+
+
+def test_the_latent_map_shows_either_layer_of_a_two_layer_vae(qtbot, window):
+    form, ui = window.form, UI(qtbot, window)
+    panel = window.latent_map
+    assert not panel.map_form.isRowVisible(panel.layer_combo)
+    choose(form.model_combo, "ladder")
+    form.hidden_spin.setValue(32)
+    form.latent_spin.setValue(3)
+    ui.set(layer1_dim=6)
+    train_to_end(qtbot, window, epochs=1)
+    assert panel.map_form.isRowVisible(panel.layer_combo)
+    top = make_map(ui)
+    assert top.map.encoded.codes.shape == (360, 3)
+    choose(panel.layer_combo, 1)
+    lower = make_map(ui, "dims")
+    m = lower.map
+    assert m.encoded.codes.shape == (360, 6) and "of the lower layer z1" in lower.caption.text()
+    with torch.inference_mode():
+        mu1 = window.handle.model.encode_layers(window.handle.dataset.test_x)[0][0].numpy()
+    np.testing.assert_allclose(m.encoded.codes, mu1, rtol=1e-4, atol=1e-5)
+    i = int(np.argmax(np.linalg.norm(mu1[:, :2] - mu1[:, :2].mean(0), axis=1)))  # alone under the cursor
+    ui.click_plot(lower.plot, *mu1[i, :2])
+    with torch.inference_mode():
+        expected = window.handle.model.decode_layers(None, z1=torch.from_numpy(mu1[i])[None]).numpy()
+    np.testing.assert_allclose(lower.decoded_pixels(), expected[0, 0], atol=1e-6)  # decoded through p(x|z1)
+    assert not lower.to_traversal.isEnabled()  # the sliders hold z2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -189,3 +190,20 @@ def test_the_layer_table_compares_one_and_two_layers_with_each_layer_reported(di
         assert row.test_nll_iw is not None and row.samples_per_s > 0
         assert set(row.test_terms) == (set() if "model" not in over else {"kl_z1", "kl_z2", "active_z1", "active_z2"})
     assert table[2].parameters == table[3].parameters  # the same network, trained on the ELBO and on the IWAE bound
+
+
+def test_either_layer_encodes_for_the_latent_map(trained, digits):
+    from models.embedding import encode_split
+
+    model = trained["hvae"].model
+    top = encode_split(model, digits, "test")
+    lower = encode_split(model, digits, "test", layer=1, points="sample", seed=3)
+    assert top.codes.shape == (len(digits.test_x), 3) and lower.codes.shape == (len(digits.test_x), 6)
+    with torch.no_grad():
+        (mu1, _), (mu2, _) = model.encode_layers(as_float(digits.test_x))
+    np.testing.assert_allclose(top.mu, mu2.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(lower.mu, mu1.numpy(), rtol=1e-4, atol=1e-5)
+    assert not np.allclose(lower.codes, lower.mu)  # a draw from q(z1|x)
+    assert float(np.mean(top.neg_elbo)) == pytest.approx(trained["hvae"].history[-1].test_neg_elbo, abs=1.0)
+    with pytest.raises(ValueError, match="no layer 1"):
+        encode_split(build_model(ModelConfig(input_shape=digits.image_shape, hidden_dim=16)), digits, layer=1)

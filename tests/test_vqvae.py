@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -179,3 +180,16 @@ def test_the_vqvae_trains_from_the_command_line(tmp_path):
     assert read_checkpoint(out).model_config.model == "vqvae"
     bad = run("train", "--dataset", "digits", "--model", "vqvae", "--epochs", "1")
     assert bad.returncode == 2 and "VQ-VAE takes 28×28" in bad.stderr
+
+
+def test_the_latent_map_encodes_a_vqvae_by_its_encoder_output(digits28):
+    from models.embedding import encode_split
+
+    model = build_model(small()).eval()
+    enc = encode_split(model, digits28, "test")
+    assert enc.codes.shape == (200, 8 * 49)
+    with torch.no_grad():
+        codes = model.nearest(model.encode_grid(digits28.test_x.float()))
+        prior_nll = model.prior_nll(codes).numpy()
+    np.testing.assert_allclose(enc.kl, prior_nll, rtol=1e-4)  # each image's KL is −log p(codes), nats
+    assert bool((enc.neg_elbo > enc.kl).all())  # plus a positive reconstruction term

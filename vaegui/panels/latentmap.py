@@ -93,6 +93,11 @@ class LatentMapPanel(QWidget):
         self.points_combo = QComboBox()
         self.points_combo.addItem("posterior means mu", "mean")
         self.points_combo.addItem("a sample z ~ q(z|x)", "sample")
+        self.layer_combo = QComboBox()
+        self.layer_combo.addItem("the top layer z2", 0)
+        self.layer_combo.addItem("the lower layer z1", 1)
+        self.layer_combo.setToolTip("Two-layer and ladder VAEs: which layer's posterior means to map (a click on a z1 "
+                                    "map decodes z1 directly)")
         self.projection_combo = QComboBox()
         for key, (name, _module) in PROJECTIONS.items():
             self.projection_combo.addItem(name, key)
@@ -137,6 +142,9 @@ class LatentMapPanel(QWidget):
         map_form = QFormLayout()
         map_form.addRow("Split:", self.split_combo)
         map_form.addRow("Points:", self.points_combo)
+        map_form.addRow("Layer:", self.layer_combo)
+        map_form.setRowVisible(self.layer_combo, False)  # shown for the two-layer VAEs
+        self.map_form = map_form
         map_form.addRow("Projection:", self.projection_combo)
         map_form.addRow("Dimensions:", dims)
         map_form.addRow("Perplexity:", self.perplexity)
@@ -249,7 +257,9 @@ class LatentMapPanel(QWidget):
         """The map the controls ask for."""
         return MapRequest(split=self.split_combo.currentData(), points=self.points_combo.currentData(),
                           projection=self.projection_combo.currentData(),
-                          dims=(self.dim_x.value(), self.dim_y.value()), perplexity=self.perplexity.value())
+                          dims=(self.dim_x.value(), self.dim_y.value()), perplexity=self.perplexity.value(),
+                          layer=self.layer_combo.currentData() if getattr(self.handle.model, "hierarchical", False)
+                          else 0)
 
     def _projection_changed(self) -> None:
         kind = self.projection_combo.currentData()
@@ -263,6 +273,7 @@ class LatentMapPanel(QWidget):
             plot.box.selection_shape = self.shape_combo.currentData()
 
     def _model_changed(self) -> None:
+        self.map_form.setRowVisible(self.layer_combo, getattr(self.handle.model, "hierarchical", False))
         d = self.handle.latent_dim
         if self.handle.version < 0 and self.attributes.vectors:  # a new model: the old one's vectors mean nothing
             self.attributes.from_info({})
@@ -315,7 +326,7 @@ class LatentMapPanel(QWidget):
             self.colour_combo.addItem(f"factor: {name}", name)
         self.colour_combo.addItem("−ELBO (nats)", "neg_elbo")
         self.colour_combo.addItem("KL (nats)", "kl")
-        for k in range(self.handle.latent_dim):
+        for k in range(0 if self.handle.discrete else self.handle.latent_dim):  # not a VQ-VAE's 1,568 z_e values
             self.colour_combo.addItem(f"z{k}", f"z{k}")
         index = self.colour_combo.findData(current)
         self.colour_combo.setCurrentIndex(max(index, 0))
@@ -471,7 +482,7 @@ class LatentMapPanel(QWidget):
 
         (i, j), g = self.manifold_grid()
         p = self.map.projection
-        if p.dims is None or set(p.dims) != {i, j}:
+        if p.dims is None or set(p.dims) != {i, j} or self.map.request.layer:
             return None
         d = self.map.encoded.codes.shape[1]
         z = manifold_latents(g, d, (i, j)).numpy()
@@ -488,6 +499,8 @@ class LatentMapPanel(QWidget):
         m = self.map
         e, p = m.encoded, m.projection
         what = "posterior means mu" if e.points == "mean" else "one sample z ~ q(z|x) per image"
+        if m.request.layer == 1:
+            what += " of the lower layer z1"
         click = {True: "a click decodes the exact latent under the cursor (or the point clicked)",
                  False: "a click decodes the nearest data point's latent"}[p.exact]
         if p.kind == "umap":
@@ -535,9 +548,10 @@ class LatentMapPanel(QWidget):
             z, i, how = m.projection.latent_at((x, y), m.encoded.codes)
         z = torch.as_tensor(np.asarray(z, dtype=np.float32))
         label = int(m.encoded.labels[i]) if i is not None else 0
+        lower = m.request.layer == 1  # a map of z1: decoded through p(x|z1) alone
         with torch.inference_mode():
             y_lab = torch.tensor([label]) if model.config.conditional else None
-            image = model.decode(z[None], y_lab).numpy()
+            image = (model.decode_layers(None, z1=z[None]) if lower else model.decode(z[None], y_lab)).numpy()
         self.decoded_view.show_grid(image, 1, 1)
         self.chosen_index, self.chosen_z = i, z
         plot.mark_chosen((x, y))
@@ -546,7 +560,7 @@ class LatentMapPanel(QWidget):
                  "exact": "the latent under the cursor", "approximate": "UMAP's approximate inverse of the cursor"}[how]
         point = f" ({'train' if e.source[i] else 'test'} #{int(e.index[i])})" if i is not None else ""
         self.decoded_label.setText(f"Decoded: {where}{' code' if how in ('point', 'nearest') else ''}{point}")
-        self.to_traversal.setEnabled(plot is self.plot)
+        self.to_traversal.setEnabled(plot is self.plot and not lower)
         for b in (self.to_a, self.to_b):
             b.setEnabled(plot is self.plot and i is not None)
         self.attributes.point_chosen()
