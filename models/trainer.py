@@ -139,7 +139,8 @@ class EpochEnd:
     ``test_error`` is M2's classification error on the test split (None for other models).
     ``test_terms``: the model's own test figures; for the hierarchical VAEs each layer's test KL
     (``kl_z1``, ``kl_z2``, nats per image) and active units (``active_z1``, ``active_z2``; Burda et
-    al. 2016's statistic), their train KLs being in ``train_terms``. ``disentanglement`` holds the
+    al. 2016's statistic), their train KLs being in ``train_terms``; for the VQ-VAE the codebook's
+    ``perplexity`` and ``codes_used`` on the test split. ``disentanglement`` holds the
     scores of :func:`models.metrics.epoch_scores` when
     ``TrainConfig.metrics`` asks for them (empty otherwise).
     """
@@ -207,6 +208,25 @@ def _check_hierarchical(cfg: TrainConfig) -> None:
                        (cfg.free_bits > 0, "free bits")):
         if wrong:
             raise ValueError(f"the two-layer and ladder VAEs train on the ELBO or the IWAE bound, without {why}")
+
+
+def model_terms(model_config: ModelConfig, train_config: TrainConfig) -> tuple[str, ...]:
+    """The terms a run reports as epoch means (``EpochEnd.train_terms``): the objective's, or those of a
+    model with its own bound (M2, the two-layer VAEs, the VQ-VAE), whose settings are checked here.
+
+    Raises:
+        ValueError: for settings the model's own bound does not take.
+    """
+    if model_config.model == "m2":
+        _check_m2(train_config)
+        return ("classification",)
+    if model_config.hierarchical:
+        _check_hierarchical(train_config)
+        return ("kl_z1", "kl_z2")
+    if model_config.discrete:
+        _check_vq(train_config)
+        return ("commitment",)
+    return OBJECTIVE_TERMS[train_config.objective]
 
 
 #: nats: a latent dimension whose test-mean KL is below this counts as inactive
@@ -287,7 +307,7 @@ class Trainer:
             self._dstep = DistributedStep(dist, self.model, self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr, **_fused_adam(self.device))
         #: the objective's own terms, reported as epoch means (EpochEnd.train_terms)
-        self.term_keys: tuple[str, ...] = OBJECTIVE_TERMS[train_config.objective]
+        self.term_keys: tuple[str, ...] = model_terms(model_config, train_config)
         self.generator = torch.Generator(device=self.device).manual_seed(train_config.seed)
         if stream is None:
             free = torch.cuda.mem_get_info(self.device)[0] if self.device.type == "cuda" else None
@@ -308,18 +328,10 @@ class Trainer:
         self.test_y = dataset.test_y.to(self.device) if conditional else None
         self.semi_supervised = model_config.model == "m2"
         if self.semi_supervised:
-            _check_m2(train_config)
             #: M2's labelled training images (indices into the training split) and every label
             self.labelled = labelled_subset(dataset.train_y, train_config.labels_per_class,
                                             train_config.seed).to(self.device)
             self.train_labels = dataset.train_y.to(self.device)
-            self.term_keys = ("classification",)
-        if model_config.hierarchical:
-            _check_hierarchical(train_config)
-            self.term_keys = ("kl_z1", "kl_z2")
-        if model_config.discrete:
-            _check_vq(train_config)
-            self.term_keys = ("commitment",)
         self.epoch = 0
         self.step = 0
         self.version = 0
