@@ -170,18 +170,24 @@ def tile_images(
 
 
 def samples_grid(model, rows: int = 8, cols: int = 8, seed: int = 0, scale: int = 2, padding: int = 2) -> np.ndarray:
-    """``rows × cols`` prior samples of ``model`` (a :class:`models.vae.VAE`) at fixed z
-    (:func:`prior_samples` with ``seed``), decoded to their mean images and tiled
-    (:func:`tile_images`); a conditional model cycles through its classes. Pixels in [0, 1]."""
+    """``rows × cols`` prior samples of ``model`` (any model of :func:`models.vae.build_model`) at
+    fixed z (:func:`prior_samples` with ``seed``; a VQ-VAE's code grids drawn from its prior with a
+    generator seeded so), decoded to their mean images and tiled (:func:`tile_images`); a conditional
+    model cycles through its classes. Pixels in [0, 1]."""
     n = rows * cols
     device = next(model.parameters()).device
-    z = prior_samples(n, model.latent_dim, seed).to(device)
+    discrete = model.config.discrete
+    z = None if discrete else prior_samples(n, model.latent_dim, seed).to(device)
     y = torch.arange(n, device=device) % model.config.n_classes if model.config.conditional else None
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            images = model.decode(z, y).clamp(0, 1).cpu().numpy()
+            if discrete:
+                codes = model.sample_codes(n, generator=torch.Generator(device=device).manual_seed(seed))
+                images = model.decode_codes(codes).clamp(0, 1).cpu().numpy()
+            else:
+                images = model.decode(z, y).clamp(0, 1).cpu().numpy()
     finally:
         model.train(was_training)
     return tile_images(images, rows, cols, scale=scale, padding=padding)

@@ -193,3 +193,16 @@ def test_the_latent_map_encodes_a_vqvae_by_its_encoder_output(digits28):
         prior_nll = model.prior_nll(codes).numpy()
     np.testing.assert_allclose(enc.kl, prior_nll, rtol=1e-4)  # each image's KL is −log p(codes), nats
     assert bool((enc.neg_elbo > enc.kl).all())  # plus a positive reconstruction term
+
+
+def test_a_run_folders_samples_are_drawn_from_the_code_prior():
+    from models.latent import samples_grid
+
+    torch.manual_seed(0)
+    model = build_model(small()).train()
+    grid = samples_grid(model, rows=2, cols=3, seed=5, scale=1, padding=0)
+    with torch.no_grad():
+        codes = model.sample_codes(6, generator=torch.Generator().manual_seed(5))
+        expected = model.decode_codes(codes).numpy()
+    assert grid.shape == (56, 84) and model.training  # its mode is left as it was
+    np.testing.assert_allclose(grid[:28, 28:56], expected[1, 0], atol=1e-6)
