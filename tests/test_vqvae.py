@@ -206,3 +206,18 @@ def test_a_run_folders_samples_are_drawn_from_the_code_prior():
         expected = model.decode_codes(codes).numpy()
     assert grid.shape == (56, 84) and model.training  # its mode is left as it was
     np.testing.assert_allclose(grid[:28, 28:56], expected[1, 0], atol=1e-6)
+
+
+def test_exports_and_run_folder_names_say_what_a_vqvae_has(digits28, tmp_path):
+    from vaegui.runfolders import run_folder_name
+
+    assert "-vqvae-K16x8-mnist5k" in run_folder_name(small(), "mnist5k")
+    assert "-hvae-z100-20-" in run_folder_name(ModelConfig(model="hvae"), "mnist5k")
+    path = save_checkpoint(tmp_path / "vq.vae", *Trainer(small(), TrainConfig(), digits28).export_state())
+    manifold = run("export", str(path), "--what", "manifold", "--out", str(tmp_path / "m.png"))
+    assert manifold.returncode == 2 and "no manifold (samples and interpolation apply)" in manifold.stderr
+    samples = run("export", str(path), "--what", "samples", "--rows", "2", "--cols", "2", "--out",
+                  str(tmp_path / "s.png"))
+    assert samples.returncode == 0, samples.stderr
+    traversal = run("animate", str(path), "--what", "traversal", "--out", str(tmp_path / "t.gif"))
+    assert traversal.returncode == 2 and "no traversal" in traversal.stderr

@@ -223,6 +223,9 @@ def cmd_animate(args) -> int:
             loaded = _Loaded(frames[-1].params["checkpoint"], args)  # the caption names the newest
         else:
             loaded = _Loaded(args.checkpoint[0], args)
+            if loaded.cfg.discrete and args.what == "traversal":
+                raise ValueError("the VQ-VAE's latents are grids of discrete codes: no traversal (its interpolation "
+                                 "animates)")
             d = loaded.cfg.latent_dim
             if args.what == "traversal":
                 base = torch.tensor(args.z if args.z else [0.0] * d, dtype=torch.float32)

@@ -23,10 +23,14 @@ from vaegui.widgets import show_message
 
 
 def run_folder_name(model_config: ModelConfig, dataset: str, now: float | None = None) -> str:
-    """``YYYYmmdd-HHMMSS-<model>-<dataset>``, safe as a folder name."""
+    """``YYYYmmdd-HHMMSS-<model>-<size>-<dataset>`` (size: ``z20``, ``z100-50`` for two layers,
+    ``K128x32`` for a VQ-VAE's codebook), safe as a folder name."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     data = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(dataset.split(":", 1)[-1]).name or dataset)[:40]
-    return f"{stamp}-{model_config.model}-z{model_config.latent_dim}-{data}"
+    c = model_config
+    size = (f"K{c.codebook_size}x{c.code_dim}" if c.discrete else
+            f"z{c.layer1_dim}-{c.latent_dim}" if c.hierarchical else f"z{c.latent_dim}")
+    return f"{stamp}-{c.model}-{size}-{data}"
 
 
 class RunFolders(QObject):
