@@ -463,6 +463,10 @@ def summarize(folder: str | os.PathLike[str], root: str | os.PathLike[str] | Non
     tests = [e.test_neg_elbo for e in epochs if math.isfinite(e.test_neg_elbo)]
     settings = {**{k: getattr(model, k) for k in KEY_SETTINGS if hasattr(model, k)},
                 **{k: getattr(train, k) for k in KEY_SETTINGS if hasattr(train, k)}}
+    if model.discrete:  # its latent size is the codebook's
+        settings["latent_dim"] = f"K {model.codebook_size} × D {model.code_dim}"
+    elif model.hierarchical:
+        settings["latent_dim"] = f"{model.layer1_dim} + {model.latent_dim}"
     name = str(folder.relative_to(root)) if root is not None and folder != Path(root) else folder.name
     return RunSummary(folder, name, str(status.get("state", "")), str(status.get("message", "")),
                       epochs[-1].epoch if epochs else 0, train.epochs, min(tests, default=math.nan),

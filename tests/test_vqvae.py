@@ -170,14 +170,20 @@ def test_samples_come_from_the_prior_with_a_temperature(digits28):
 
 
 def test_the_vqvae_trains_from_the_command_line(tmp_path):
-    out = tmp_path / "vq.vae"
+    from models.runfolder import summarize
+
+    out, folder = tmp_path / "vq.vae", tmp_path / "run"
     result = run("train", "--dataset", "mnist5k", "--model", "vqvae", "--codebook-size", "16", "--code-dim", "8",
-                 "--epochs", "1", "--json", "--save", str(out))
+                 "--epochs", "1", "--json", "--save", str(out), "--run-dir", str(folder))
     assert result.returncode == 0, result.stderr
     line = json.loads(result.stdout.splitlines()[-1])
     assert line["test_terms"]["codes_used"] >= 1 and line["test_kl"] < 49 * math.log(16)
     assert "conv VQ-VAE, 7×7 codes of K=16 × D=8, learned prior" in result.stderr
     assert read_checkpoint(out).model_config.model == "vqvae"
+    summary = summarize(folder)  # the Runs tab's row
+    assert summary.settings["latent_dim"] == "K 16 × D 8" and summary.final_test_neg_elbo == pytest.approx(
+        line["test_neg_elbo"])
+    assert (folder / "samples" / "epoch-0001.png").exists()
     bad = run("train", "--dataset", "digits", "--model", "vqvae", "--epochs", "1")
     assert bad.returncode == 2 and "VQ-VAE takes 28×28" in bad.stderr
 
