@@ -161,6 +161,9 @@ def test_settings_that_do_not_apply_are_refused(digits):
             Trainer(small("hvae", digits.image_shape), bad, digits)
     with pytest.raises(ValueError, match="two-layer and ladder"):
         check_distributable("ladder", TrainConfig())
+    launched = run("train", "--nproc", "2", "--model", "ladder", "--epochs", "1")  # said before torchrun starts
+    assert launched.returncode == 2 and "does not work for the two-layer and ladder VAEs" in launched.stderr
+    assert "torch.distributed.run" not in launched.stderr
 
 
 @pytest.mark.parametrize("kind", KINDS)

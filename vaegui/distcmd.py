@@ -44,6 +44,17 @@ def launch(args, argv: list[str]) -> int:
     if args.nproc < 1:
         print("vaegui train: --nproc must be at least 1", file=sys.stderr)
         return 2
+    if not args.resume:  # settings DDP cannot split are said once, before torchrun starts N processes
+        from models.config import ModelConfig, TrainConfig, fields_of
+        from models.distributed import check_distributable
+
+        try:
+            train = TrainConfig(**{f.name: getattr(args, f.name) for f in fields_of(TrainConfig, cli=True)
+                                   if getattr(args, f.name, None) is not None})
+            check_distributable(args.model or ModelConfig().model, train)
+        except ValueError as exc:
+            print(f"vaegui train: {exc}", file=sys.stderr)
+            return 2
     rest = strip_nproc(argv)
     if "--distributed" not in rest:
         rest.append("--distributed")
