@@ -114,6 +114,9 @@ class CodebookPanel(GridPanel):
         self.codes: torch.Tensor | None = None
         self.edited: torch.Tensor | None = None
         self.counts: np.ndarray | None = None
+        #: the edited grid's decode on screen ``(C, H, W)``, pixels in [0, 1]
+        self.edited_image: np.ndarray | None = None
+        self._pca: np.ndarray | None = None
         self._cache_key = None
         self.image_spin.valueChanged.connect(self._image_changed)
         for spin in (self.row_spin, self.col_spin):
@@ -268,7 +271,7 @@ class CodebookPanel(GridPanel):
         self.edited_image = image.numpy()
 
     def _show_current_code(self) -> None:
-        if getattr(self, "_pca", None) is not None:
+        if self._pca is not None:
             self.pca_current.setData(pos=self._pca[[self.code_spin.value()]])
 
     @torch.inference_mode()
