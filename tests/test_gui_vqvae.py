@@ -56,6 +56,7 @@ def test_the_vqvae_trains_from_the_form_and_its_panels_say_what_applies(qtbot, w
     ui.show("Interpolation")
     qtbot.mouseClick(window.interpolation.run_button, Qt.MouseButton.LeftButton)
     assert ui.grid("Interpolation")[2] == 12
+    assert "encoder outputs z_e of A and B, each point quantised" in ui.caption("Interpolation")
     ui.show("Latent activity")
     assert "VQ-VAE's codes have no KL per dimension" in ui.caption("Latent activity")
     visit(qtbot, window, window.layers)

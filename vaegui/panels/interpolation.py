@@ -240,8 +240,10 @@ class InterpolationPanel(GridPanel):
 
     def grid_caption(self) -> str:
         mode = "linear" if self.mode_combo.currentData() == "linear" else "spherical (slerp)"
+        ends = ("the encoder outputs z_e of A and B, each point quantised to its nearest codes" if self.handle.discrete
+                else "the posterior means mu_A and mu_B")
         return (
             f"Test image #{self.index_a.value()} (left), {self.steps_spin.value()} decoded points on the {mode} "
-            f"path between the posterior means mu_A and mu_B (ends included), test image "
+            f"path between {ends} (ends included), test image "
             f"#{self.index_b.value()} (right). Weights: snapshot {self.handle.version}."
         )

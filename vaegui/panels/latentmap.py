@@ -499,6 +499,8 @@ class LatentMapPanel(QWidget):
         m = self.map
         e, p = m.encoded, m.projection
         what = "posterior means mu" if e.points == "mean" else "one sample z ~ q(z|x) per image"
+        if self.handle.discrete:
+            what = "encoder outputs z_e (before quantisation)"
         if m.request.layer == 1:
             what += " of the lower layer z1"
         click = {True: "a click decodes the exact latent under the cursor (or the point clicked)",
