@@ -92,6 +92,21 @@ def test_the_codebook_tab_edits_an_image_code_by_code(qtbot, window, tmp_path):
     # the meanings grid's tile of the cell's own code is the edited image
     np.testing.assert_allclose(ui.grid("Codebook")[0][(own + 3) % 16], after, atol=1e-6)
 
+    # a click on a code's point in the codebook's PCA plot puts that code in the cell
+    pca = codebook._pca
+    gaps = np.linalg.norm(pca[:, None] - pca[None], axis=2) + np.eye(16) * 1e9
+    k = int(np.argmax(gaps.min(1)))  # the point farthest from the others: alone under the cursor
+    box = codebook.pca_plot.getPlotItem().getViewBox()
+
+    def shown(x, y):  # the plot has ranged over its points, as it has by the time a person looks
+        (x0, x1), (y0, y1) = box.viewRange()
+        return x0 < x < x1 and y0 < y < y1
+
+    qtbot.waitUntil(lambda: shown(*pca[k]), timeout=3000)
+    ui.click_plot(codebook.pca_plot, *pca[k])
+    assert codebook.code_spin.value() == k and int(codebook.edited[2, 5]) == k
+    codebook.code_spin.setValue((own + 3) % 16)
+
     path = str(tmp_path / "codebook.png")
     codebook.save_png(path, FigureStyle())
     codebook.reset_edits()
