@@ -5,11 +5,16 @@ The reference is the pytorch/examples ``vae/main.py`` loop: a ``TensorDataset``
 served item by item through ``DataLoader(shuffle=True)`` (default collation), a
 sigmoid + ``binary_cross_entropy(reduction="sum")`` loss, Adam. Both models start
 from the same seeded weights and are evaluated by the same one-sample test ELBO.
+
+:func:`compare` runs each loop in a process of its own, as a user's script and
+``vaegui train`` run: the trainer's process keeps freed memory for the next step
+(:func:`models.allocator.keep_freed_memory`), the reference's has the C library's defaults.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import time
 from dataclasses import dataclass
 
@@ -17,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from models.allocator import keep_freed_memory, minor_page_faults
 from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset, as_float
 from models.trainer import EpochEnd, Trainer
@@ -24,17 +30,20 @@ from models.trainer import EpochEnd, Trainer
 
 @dataclass
 class BenchResult:
-    """One loop's figures: ``samples_per_s`` (training steps only) and the test −ELBO
-    after the last epoch (nats per image)."""
+    """One loop's figures: ``samples_per_s`` (training steps only), the test −ELBO
+    after the last epoch (nats per image), and the process's minor page faults per
+    training step (the whole run's: set-up and evaluations included)."""
 
     name: str
     samples_per_s: float
     test_neg_elbo: float
     seconds: float
+    faults_per_step: float = float("nan")
 
 
 def reference_loop(model_config: ModelConfig, train_config: TrainConfig, data: ImageDataset) -> BenchResult:
     """Train with a plain per-item DataLoader loop; returns its throughput and test −ELBO."""
+    faults, steps = minor_page_faults(), 0
     # The Trainer builds the same seeded model and owns the shared evaluation code.
     trainer = Trainer(model_config, train_config, data)
     model, device = trainer.model, trainer.device
@@ -61,15 +70,18 @@ def reference_loop(model_config: ModelConfig, train_config: TrainConfig, data: I
             loss.backward()
             opt.step()
             samples += len(x)
+            steps += 1
         if device.type == "cuda":
             torch.cuda.synchronize()
         train_time += time.perf_counter() - t0
     test = trainer.evaluate(trainer.test_x)
-    return BenchResult("DataLoader loop", samples / train_time, test["neg_elbo"], train_time)
+    return BenchResult("DataLoader loop", samples / train_time, test["neg_elbo"], train_time,
+                       (minor_page_faults() - faults) / max(steps, 1))
 
 
 def trainer_loop(model_config: ModelConfig, train_config: TrainConfig, data: ImageDataset) -> BenchResult:
     """Train with :class:`Trainer` (the code path of the GUI and ``vaegui train``)."""
+    faults = minor_page_faults()
     trainer = Trainer(model_config, train_config, data)
     last: EpochEnd | None = None
     t0 = time.perf_counter()
@@ -77,18 +89,41 @@ def trainer_loop(model_config: ModelConfig, train_config: TrainConfig, data: Ima
         if isinstance(event, EpochEnd):
             last = event
     assert last is not None
-    return BenchResult("vaegui Trainer", last.samples_per_s, last.test_neg_elbo, time.perf_counter() - t0)
+    return BenchResult("vaegui Trainer", last.samples_per_s, last.test_neg_elbo, time.perf_counter() - t0,
+                       (minor_page_faults() - faults) / max(trainer.step, 1))
+
+
+_LOOPS = {"reference": reference_loop, "trainer": trainer_loop}
+
+
+def _run_loop(loop: str, threads: int, model_config: ModelConfig, train_config: TrainConfig,
+              data: ImageDataset) -> BenchResult:
+    torch.set_num_threads(threads)
+    if loop == "trainer":  # as every vaegui process that trains does
+        keep_freed_memory()
+    return _LOOPS[loop](model_config, train_config, data)
+
+
+def in_own_process(loop: str, model_config: ModelConfig, train_config: TrainConfig, data: ImageDataset,
+                   threads: int | None = None) -> BenchResult:
+    """Run ``loop`` (``"reference"`` or ``"trainer"``) in a fresh (spawned) process with
+    ``threads`` intra-op threads (default: this process's), the trainer's with the allocator
+    setting of vaegui's training processes, and return its figures."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_run_loop, (loop, threads or torch.get_num_threads(), model_config, train_config, data))
 
 
 def compare(
     model_config: ModelConfig, train_config: TrainConfig, data: ImageDataset, seeds: tuple[int, ...] = (0, 1, 2)
 ) -> list[tuple[BenchResult, BenchResult]]:
-    """Run both loops once per seed, alternating, so each pair shares the machine's
-    state. Returns ``[(reference, trainer), ...]``, one pair per seed."""
+    """Run both loops once per seed, alternating, each in a process of its own
+    (:func:`in_own_process`), so that each pair shares the machine's state. Returns
+    ``[(reference, trainer), ...]``, one pair per seed."""
     pairs = []
     for seed in seeds:
         cfg = dataclasses.replace(train_config, seed=seed)
-        pairs.append((reference_loop(model_config, cfg, data), trainer_loop(model_config, cfg, data)))
+        pairs.append((in_own_process("reference", model_config, cfg, data),
+                      in_own_process("trainer", model_config, cfg, data)))
     return pairs
 
 

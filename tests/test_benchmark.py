@@ -34,6 +34,7 @@ def test_bench_prints_each_loop_beside_its_share_of_the_ceiling(capsys):
     assert "MFLOP per image per step" in out and "# GEMM ceiling (best 2048x2048 matmul): fp32" in out
     row = next(line for line in out.splitlines() if line.strip().startswith("0 "))
     assert row.count("%") == 2
+    assert "minor page faults per step (median): DataLoader" in out
 
 
 def test_bench_scale_reports_epoch_time_and_each_process_peak_memory(capsys):

@@ -52,9 +52,12 @@ def sweep_arguments(model, train, dataset: str) -> list[str]:
 def cmd_sweep(args) -> int:
     """Run ``vaegui sweep``; 0 when every run finished, 130 after Ctrl+C (or SIGTERM: the
     finished runs stay in the table), 2 with a message on bad options."""
+    from models.allocator import keep_freed_memory
     from models.penalties import OBJECTIVES
     from models.sweep import RunEpoch, RunFinished, RunStarted, run_sweep, tradeoff
     from vaegui.cli import _configs
+
+    keep_freed_memory()  # this process exists to train
 
     args.beta_list, args.beta, args.seed = args.beta, None, None
     current = []

@@ -242,8 +242,11 @@ def child_main(jobs, events, stop_event, run_event, threads: int | None = None) 
     """
     import torch
 
+    from models.allocator import keep_freed_memory
+
     watch_parent(stop_event, run_event)
     torch.set_num_threads(threads or child_threads())
+    keep_freed_memory()  # a step's freed activations stay in the process for the next one
 
     events.put(msg.Ready())
     while True:
