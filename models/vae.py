@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.config import ModelConfig
+from models.kernels import ThinConvTranspose2d
 from models.likelihoods import make_likelihood
 
 CONV_CHANNELS = (32, 32, 64, 64)
@@ -70,7 +71,7 @@ class VAE(nn.Module):
             rev = list(reversed(chans))
             for i, ch in enumerate(rev):
                 nxt = rev[i + 1] if i + 1 < len(rev) else out_c
-                layers.append(nn.ConvTranspose2d(ch, nxt, 4, 2, 1))
+                layers.append(ThinConvTranspose2d(ch, nxt, 4, 2, 1))  # nn.ConvTranspose2d, faster to 1 channel
                 if i + 1 < len(rev):
                     layers.append(nn.ReLU())
             self.dec_conv = nn.Sequential(*layers)
