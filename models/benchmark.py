@@ -108,7 +108,8 @@ def in_own_process(loop: str, model_config: ModelConfig, train_config: TrainConf
                    threads: int | None = None) -> BenchResult:
     """Run ``loop`` (``"reference"`` or ``"trainer"``) in a fresh (spawned) process with
     ``threads`` intra-op threads (default: this process's), the trainer's with the allocator
-    setting of vaegui's training processes, and return its figures."""
+    setting of vaegui's training processes, and return its figures. The process is spawned: a
+    script that calls this needs the ``if __name__ == "__main__":`` guard."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         return pool.apply(_run_loop, (loop, threads or torch.get_num_threads(), model_config, train_config, data))
 
