@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
         self.controller = TrainingController(self)
         self.controller.attach(self.run)
         self.form = TrainingPanel(self.settings)
-        self.plots = PlotsPanel(self.run.history)
+        self.plots = PlotsPanel(self.run.history, planned_steps=lambda: self.run.progress.total)
         self.ctx = WindowContext(self, self.settings, self.run, self.handle, self.controller, self.form, data_dir,
                                  self.refresh_actions)
         self._build_panels()

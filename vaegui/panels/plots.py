@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayo
 
 from models.penalties import TERM_TITLES
 from models.run import MetricHistory
+from vaegui.liverange import LiveViewBox
 
 #: the objective's terms drawn on the KL plot, nats per image (the DIP penalty and the discriminator's
 #: accuracy are on other scales: they are in the CSV and the command line's output)
@@ -44,14 +46,22 @@ class PlotsPanel(QWidget):
     """Three linked plots, a smoothing slider, a log-y toggle and a cursor readout.
 
     Metrics are buffered as they arrive and drawn by a 10 Hz timer, only when
-    something changed: redrawing three plots costs ~10 ms of the GUI thread (the axes'
-    text dominates), and the latent panels' sliders need that thread too.
+    something changed, and the latent panels' sliders need that thread too: the views'
+    ranges move in steps (:class:`~vaegui.liverange.LiveViewBox`; the step axis spans
+    ``planned_steps()``, the run's planned last step, from the start) and the per-epoch
+    curves are given points only when an epoch ended. Measured with 990 steps in 330
+    redraws at 1280×330 pixels: 6.0 ms of the GUI thread per redraw and paint (median)
+    against 14.7 ms with pyqtgraph's auto-range at every redraw, where laying the axes'
+    ticks and text out again dominated.
     """
 
-    def __init__(self, history: MetricHistory, parent: QWidget | None = None):
+    def __init__(self, history: MetricHistory, parent: QWidget | None = None,
+                 planned_steps: Callable[[], int] | None = None):
         super().__init__(parent)
         #: what is drawn: the run's metrics (the one copy; this view only draws it)
         self.history = history
+        #: the run's planned last step (0 when unknown): the step axis spans it from the start
+        self.planned_steps = planned_steps or (lambda: 0)
         self.layout_widget = pg.GraphicsLayoutWidget()
         self.layout_widget.setBackground("w")
         self.layout_widget.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # a click on the plots: Copy copies them
@@ -61,7 +71,8 @@ class PlotsPanel(QWidget):
         self.test_curves: dict[str, pg.PlotDataItem] = {}
         first = None
         for col, (key, title) in enumerate(TERMS):
-            plot = self.layout_widget.addPlot(row=0, col=col, title=title)
+            plot = self.layout_widget.addPlot(row=0, col=col, title=title,
+                                              viewBox=LiveViewBox(planned_x=lambda: self.planned_steps()))
             plot.setLabel("bottom", "step")
             plot.setLabel("left", "nats per image")
             plot.getAxis("left").enableAutoSIPrefix(False)
@@ -129,6 +140,7 @@ class PlotsPanel(QWidget):
         self._drawn_revision = -1
         self._drawn_steps = 0
         self._smoothed_upto = 0
+        self._epochs_drawn = -1
 
         self.smoothing.valueChanged.connect(self._smoothing_changed)
         self.log_check.toggled.connect(self._set_log)
@@ -156,6 +168,7 @@ class PlotsPanel(QWidget):
         self._smoothed_upto = 0
         self._drawn_revision = -1
         self._terms_drawn = -1
+        self._epochs_drawn = -1
 
     # -- drawing ---------------------------------------------------------------------------
     @property
@@ -192,23 +205,29 @@ class PlotsPanel(QWidget):
         self._drawn_revision, self._drawn_steps = h.revision, h.steps.size
         x = h.steps.data
         w = self.smoothing_weight
+        # The per-epoch curves change only at an epoch's end: giving them the same points
+        # again at every redraw cost about a fifth of it (their symbols are laid out anew).
+        epochs_changed = self._smoothed_upto == 0 or len(self.epochs) != self._epochs_drawn
+        self._epochs_drawn = len(self.epochs)
         for key, _title in TERMS:
             y = h.terms[key].data
             self._smoothed[key] = ema(y, w, self._smoothed_upto, self._smoothed[key])
             self.train_raw[key].setData(x, y)
             self.train_smooth[key].setData(x, self._smoothed[key])
-            ex = np.array([e.step for e in self.epochs], dtype=np.float64)
-            ey = np.array([getattr(e, f"test_{key}") for e in self.epochs], dtype=np.float64)
-            self.test_curves[key].setData(ex, ey)
+            if epochs_changed:
+                ex = np.array([e.step for e in self.epochs], dtype=np.float64)
+                ey = np.array([getattr(e, f"test_{key}") for e in self.epochs], dtype=np.float64)
+                self.test_curves[key].setData(ex, ey)
         loss = h.terms["loss"].data
         self._smoothed["loss"] = ema(loss, w, self._smoothed_upto, self._smoothed["loss"])
         weighted = len(loss) and not np.allclose(loss, h.terms["neg_elbo"].data, rtol=0, atol=1e-4)
         self.loss_curve.setData(x, self._smoothed["loss"]) if weighted else self.loss_curve.setData([], [])
-        iw = [e for e in self.epochs if e.test_nll_iw is not None]
-        ix = np.array([e.step for e in iw], dtype=np.float64)
-        self.iw_curve.setData(ix, np.array([e.test_nll_iw for e in iw], dtype=np.float64))
-        self.gap_curve.setData(ix, np.array([e.test_iw_gap for e in iw], dtype=np.float64))
-        self._draw_terms()
+        if epochs_changed:
+            iw = [e for e in self.epochs if e.test_nll_iw is not None]
+            ix = np.array([e.step for e in iw], dtype=np.float64)
+            self.iw_curve.setData(ix, np.array([e.test_nll_iw for e in iw], dtype=np.float64))
+            self.gap_curve.setData(ix, np.array([e.test_iw_gap for e in iw], dtype=np.float64))
+            self._draw_terms()
         for curve, (plot, name) in self._optional.items():
             has_data = curve.xData is not None and len(curve.xData) > 0
             if has_data and curve not in self._in_legend:
