@@ -50,9 +50,9 @@ class PlotsPanel(QWidget):
     ranges move in steps (:class:`~vaegui.liverange.LiveViewBox`; the step axis spans
     ``planned_steps()``, the run's planned last step, from the start) and the per-epoch
     curves are given points only when an epoch ended. Measured with 990 steps in 330
-    redraws at 1280×330 pixels: 6.0 ms of the GUI thread per redraw and paint (median)
-    against 14.7 ms with pyqtgraph's auto-range at every redraw, where laying the axes'
-    ticks and text out again dominated.
+    redraws at 1280×330 pixels: 6.1–7.4 ms of the GUI thread per redraw and paint (median
+    of three runs) against 17.1–20.7 ms with pyqtgraph's auto-range at every redraw, where
+    laying the axes' ticks and text out again dominated.
     """
 
     def __init__(self, history: MetricHistory, parent: QWidget | None = None,
