@@ -281,7 +281,8 @@ def test_switching_dataset_updates_the_form(qtbot, window):
     assert window.handle.dataset.name == "mnist5k"
     assert "784-64-2" in window.form.model_card.text()
     assert "MNIST" in window.windowTitle()
-    assert window.data_panel.grid_view.pixels.shape == (10 * 28 + 11, 10 * 28 + 11)
+    # the grid is decoded again in the event loop's next turn
+    qtbot.waitUntil(lambda: window.data_panel.grid_view.pixels.shape == (10 * 28 + 11, 10 * 28 + 11), timeout=2000)
 
 
 def test_training_process_killed_mid_run_is_reported_and_train_works_again(qtbot, window):

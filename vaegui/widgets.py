@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -150,6 +150,7 @@ class GridPanel(QWidget):
         #: where checkpoints for animations over training are looked for: set by the window
         self.checkpoint_folder: Callable[[], str] = str
         self._stale = True
+        self._refresh_queued = False
         self._figure: GridFigure | None = None
         #: what made the grid (model fingerprint, file, configs, dataset, epoch): set by the window
         self.model_info: Callable[[], dict] = dict
@@ -224,8 +225,18 @@ class GridPanel(QWidget):
 
     # -- refresh logic ---------------------------------------------------------------------
     def _on_model_changed(self) -> None:
+        """The weights (or what the grid depends on) changed: the grid is decoded again in the
+        event loop's next turn, once however many changes came in this one (at an epoch's end the
+        window gets the new weights, then the epoch's KL per dimension: one decode, not two, and
+        not in the same stretch of the GUI thread as reading them)."""
         self._stale = True
-        if self.isVisible():
+        if self.isVisible() and not self._refresh_queued:
+            self._refresh_queued = True
+            QTimer.singleShot(0, self._refresh_if_stale)
+
+    def _refresh_if_stale(self) -> None:
+        self._refresh_queued = False
+        if self._stale and self.isVisible():
             self.refresh()
 
     def showEvent(self, event) -> None:
