@@ -243,6 +243,24 @@ def test_non_finite_loss_shows_a_clear_message_and_app_stays_usable(qtbot, windo
     assert not window.form.error_label.isVisible()
 
 
+def test_new_weights_and_an_epochs_activity_together_decode_the_traversal_once(qtbot, window, monkeypatch):
+    train_to_end(qtbot, window)
+    UI(qtbot, window).show("Traversal")
+    panel = window.traversal
+    qtbot.waitUntil(lambda: panel.current_grid is not None)
+    qtbot.wait(300)  # the grid the sliders' start asked for (decoded 120 ms after they moved)
+    calls = []
+    original = panel.compute_grid
+    monkeypatch.setattr(panel, "compute_grid", lambda: calls.append(1) or original())
+    # what an epoch's end brings in one turn of the event loop: new weights, then the KL per dimension
+    window.handle.changed.emit()
+    window.handle.set_activity(list(reversed(window.handle.kl_per_dim)))
+    assert calls == []  # nothing decoded in the same stretch
+    qtbot.waitUntil(lambda: len(calls) == 1)
+    qtbot.wait(300)
+    assert len(calls) == 1 and panel.current_grid is not None
+
+
 def test_plot_controls_smoothing_log_y_and_readout(qtbot, window):
     train_to_end(qtbot, window)
     plots = window.plots
