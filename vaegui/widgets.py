@@ -232,7 +232,7 @@ class GridPanel(QWidget):
         self._stale = True
         if self.isVisible() and not self._refresh_queued:
             self._refresh_queued = True
-            QTimer.singleShot(0, self._refresh_if_stale)
+            QTimer.singleShot(0, self, self._refresh_if_stale)  # dropped if the panel is deleted first
 
     def _refresh_if_stale(self) -> None:
         self._refresh_queued = False
