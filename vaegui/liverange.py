@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
 import pyqtgraph as pg
 
 #: a new range leaves this fraction of the data's span free on each side
@@ -90,13 +89,14 @@ class LiveViewBox(pg.ViewBox):
             self._updatingRange = False
 
     def _steps_bounds(self) -> list[float] | None:
-        """The x extent of every visible curve's whole data (None when there is none)."""
+        """The x extent of every visible curve's whole data (None when there is none): its first
+        and last step, the x values being in increasing order (as clip-to-view assumes too)."""
         lo, hi = math.inf, -math.inf
         for item in self.addedItems:
             x = getattr(item, "xData", None)
             if x is None or not len(x) or not item.isVisible():
                 continue
-            finite = x[np.isfinite(x)]
-            if len(finite):
-                lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+            first, last = float(x[0]), float(x[-1])
+            if math.isfinite(first) and math.isfinite(last):
+                lo, hi = min(lo, first), max(hi, last)
         return [lo, hi] if lo <= hi else None

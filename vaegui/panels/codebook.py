@@ -173,7 +173,7 @@ class CodebookPanel(GridPanel):
 
     def _epoch_ended(self) -> None:
         self._usage_stale = True
-        self._on_model_changed()  # now if shown, else when shown
+        self._on_model_changed()  # in the next turn if shown, else when shown
 
     def _image_changed(self) -> None:
         self.codes = None

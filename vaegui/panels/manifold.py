@@ -82,7 +82,7 @@ class ManifoldPanel(GridPanel):
                 spin.blockSignals(True)
                 spin.setValue(k)
                 spin.blockSignals(False)
-        self._on_model_changed()  # redrawn now if visible, else when shown
+        self._on_model_changed()  # redrawn in the next turn if visible, else when shown
 
     def _hold_changed(self) -> None:
         self.hold_index.setEnabled(self.hold_combo.currentData() == "image" and self.handle.latent_dim > 2)

@@ -110,7 +110,8 @@ class PlotsPanel(QWidget):
         #: the objective's own terms (β-TCVAE's decomposition, FactorVAE's TC, the capacity C), per epoch on
         #: the KL plot: made when a run first reports them
         self.term_curves: dict[str, pg.PlotDataItem] = {}
-        self._terms_drawn = -1  # epochs drawn on them: they change at epoch ends, not at every step
+        #: epochs drawn on the per-epoch curves: they change at epoch ends, not at every step
+        self._epochs_drawn = -1
         #: other runs' curves by run name (set_overlays)
         self.overlays: dict[str, list] = {}
 
@@ -140,7 +141,6 @@ class PlotsPanel(QWidget):
         self._drawn_revision = -1
         self._drawn_steps = 0
         self._smoothed_upto = 0
-        self._epochs_drawn = -1
 
         self.smoothing.valueChanged.connect(self._smoothing_changed)
         self.log_check.toggled.connect(self._set_log)
@@ -167,7 +167,6 @@ class PlotsPanel(QWidget):
         """Redraw everything on the next tick (after the history was replaced or cut)."""
         self._smoothed_upto = 0
         self._drawn_revision = -1
-        self._terms_drawn = -1
         self._epochs_drawn = -1
 
     # -- drawing ---------------------------------------------------------------------------
@@ -239,10 +238,8 @@ class PlotsPanel(QWidget):
         self._smoothed_upto = len(x)
 
     def _draw_terms(self) -> None:
-        """The objective's own terms of each epoch (train means) on the KL plot."""
-        if len(self.epochs) == self._terms_drawn:
-            return
-        self._terms_drawn = len(self.epochs)
+        """The objective's own terms of each epoch (train means) on the KL plot (called when the
+        epochs changed)."""
         ex = np.array([e.step for e in self.epochs], dtype=np.float64)
         for key in dict.fromkeys(k for e in self.epochs for k in e.train_terms if k in PLOTTED_TERMS):
             curve = self.term_curves.get(key)

@@ -210,7 +210,7 @@ class TraversalPanel(GridPanel):
             if item is None or item.widget() is not self.sliders[k]:  # move rows only when the order changed
                 for col, w in enumerate((name, self.sliders[k], self.value_labels[k])):
                     self.slider_grid.addWidget(w, row, col)
-        self._on_model_changed()  # redrawn now if visible, else when shown
+        self._on_model_changed()  # redrawn in the next turn if visible, else when shown
 
     def z(self) -> torch.Tensor:
         """The sliders' latent vector ``(D,)``."""
