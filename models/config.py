@@ -323,7 +323,7 @@ class TrainConfig(_JsonConfig):
         device: ``"auto"`` (CUDA, then MPS, then CPU) or a torch device string.
         precision: ``"auto"``, ``"fp32"`` or ``"bf16"``: the matmul precision of training
             steps (bf16 autocast; weights, loss and evaluation stay float32). ``"auto"``
-            uses bf16 where the hardware runs it natively (see ``models.trainer.resolve_precision``).
+            uses bf16 on CPUs that run it natively (see ``models.trainer.resolve_precision``).
         kl_warmup: steps over which the KL weight rises linearly from 0 to β (Bowman et
             al. 2016); 0 for none.
         free_bits: nats per latent dimension below which the batch-mean KL of that
@@ -370,7 +370,8 @@ class TrainConfig(_JsonConfig):
     device: str = option(
         "auto", "auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:1, mps", label="Device")
     precision: str = option(
-        "auto", "matmul precision of training steps; auto uses bfloat16 where the hardware runs it natively. "
+        "auto", "matmul precision of training steps; auto uses bfloat16 on CPUs that run it natively, float32 on "
+        "GPUs (these small networks are bound by kernel launches there, and bf16's casts cost more than they save). "
         "Evaluation and the reported ELBO are always float32", label="Precision", choices=PRECISIONS)
     kl_warmup: int = option(
         0, "KL warm-up: the KL weight rises linearly from 0 to beta over these steps", label="KL warm-up",

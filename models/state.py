@@ -124,19 +124,23 @@ class TrainingState:
         return p.step_in_epoch in (0, self.steps_per_epoch) and p.perm_epoch == p.epoch
 
 
-def state_tensors(module_or_state, prefix: str) -> dict[str, torch.Tensor]:
+def state_tensors(module_or_state, prefix: str, on_device: bool = False) -> dict[str, torch.Tensor]:
     """Detached contiguous CPU copies of a module's ``state_dict`` (or a state dict) as
-    ``{prefix + name: tensor}``."""
+    ``{prefix + name: tensor}``; ``on_device``: copies on each tensor's own device instead."""
     state = module_or_state.state_dict() if hasattr(module_or_state, "state_dict") else module_or_state
+    if on_device:
+        return {f"{prefix}{k}": torch.as_tensor(v).detach().clone() for k, v in state.items()}
     return {f"{prefix}{k}": torch.as_tensor(v).detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
 
 
-def optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> dict[str, torch.Tensor]:
+def optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str,
+                      on_device: bool = False) -> dict[str, torch.Tensor]:
     """An optimizer's per-parameter state (Adam's moments and step counts) as CPU tensors named
-    ``{prefix}.{parameter index}.{name}`` (its param groups are JSON and kept apart)."""
+    ``{prefix}.{parameter index}.{name}`` (its param groups are JSON and kept apart);
+    ``on_device``: copies on each tensor's own device instead."""
     out: dict[str, torch.Tensor] = {}
     for index, state in optimizer.state_dict()["state"].items():
-        out.update(state_tensors(state, f"{prefix}.{index}."))
+        out.update(state_tensors(state, f"{prefix}.{index}.", on_device))
     return out
 
 

@@ -152,6 +152,35 @@ def test_non_finite_goes_back_to_a_good_state_then_continues_with_a_lower_lr(dig
     assert isinstance(events[-1], TrainingDone) and trainer.epoch == 2
 
 
+def test_the_state_to_go_back_to_is_a_copy_kept_on_the_training_device(digits):
+    trainer = small(digits, epochs=1)
+    list(trainer.run())
+    tensors, info = trainer.export_state(on_device=True)
+    weights = {k: v for k, v in tensors.items() if k.startswith("model.")}
+    moments = [v for k, v in tensors.items() if k.startswith("optimizer.") and k.endswith("exp_avg")]
+    assert weights and moments
+    assert all(v.device == trainer.device for v in [*weights.values(), *moments])
+    before = {k: v.clone() for k, v in weights.items()}
+    with torch.no_grad():
+        for p in trainer.model.parameters():
+            p.add_(1.0)
+    assert all(torch.equal(weights[k], before[k]) for k in weights)  # copies, not views of the live weights
+    trainer.load_state(tensors, info)
+    state = trainer.model.state_dict()
+    assert all(torch.equal(state[k[len("model."):]], before[k]) for k in weights)
+
+
+def test_auto_precision_is_bf16_only_on_cpus_that_do_it_natively():
+    from models.trainer import resolve_precision
+
+    # on a GPU the small networks are bound by kernel launches: autocast's casts cost more than they save
+    assert resolve_precision("auto", torch.device("cuda")) == "fp32"
+    assert resolve_precision("bf16", torch.device("cuda")) == "bf16"
+    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if native else "fp32")
+    assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
+
+
 def test_the_training_process_reports_out_of_memory_and_returns_its_state(digits, monkeypatch):
     import models.trainer as trainer_module
     from models.state import dataset_to_arrays
