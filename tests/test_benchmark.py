@@ -44,3 +44,21 @@ def test_bench_scale_reports_epoch_time_and_each_process_peak_memory(capsys):
     assert [r[0] for r in rows] == ["300", "600"]
     assert all(float(r[2].replace(",", "")) > 50 for r in rows)  # peak RSS, MB: torch alone takes more
     assert "epoch time x" in out
+
+
+def test_bench_cuda_without_a_gpu_says_so_and_stops(capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["bench", "--cuda", "--dataset", "digits"]) == 2
+    assert "no CUDA GPU is visible to torch here" in capsys.readouterr().err
+
+
+def test_bench_cuda_rows_run_on_the_cpu_then_in_the_window(capsys):
+    assert main(["bench", "--cuda", "--device", "cpu", "--dataset", "shapes:200", "--epochs", "1", "--seeds", "1",
+                 "--gui-epochs", "1", "--hidden-dim", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "# matmul peak (best 2048x2048 product): fp32" in out
+    rows = [line for line in out.splitlines() if "DataLoader loop" in line or "vaegui Trainer" in line]
+    mlp, conv = [r for r in rows if "MLP" in r], [r for r in rows if "conv" in r]
+    assert len(mlp) == len(conv) in (2, 3)  # the plain loop, the trainer in fp32 (and in bf16 where native)
+    assert all(r.count("%") == 1 and r.split()[-2].endswith("x") for r in rows)
+    assert "the window's training process ran on cpu" in out and "GUI training:" in out

@@ -99,6 +99,8 @@ def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, 
         stalls.stop()
         mover.stop()
         history = list(window.run.history.epochs)
+        where = (getattr(window.controller, "device", None), getattr(window.controller, "precision", None))
+        error = window.form.error_label.text()
         window.close()
         window.deleteLater()
         app.processEvents()
@@ -119,7 +121,13 @@ def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, 
         "slider_latency_p50_ms": float(np.median(lat)),
         "slider_latency_p95_ms": float(np.percentile(lat, 95)),
         "slider_moves_painted": int(len(lat)),
+        "device": where[0],
+        "precision": where[1],
+        "error": error,
     }
+    if error:
+        print(f"the window's run ended with: {error}")
+    print(f"the window's training process ran on {where[0]} in {where[1]}, {len(history)} epochs")
     print(f"GUI training: {gui_rate:,.0f} samples/s = {figures['gui_vs_headless']:.2f}x headless  (target >= 0.8x)")
     print(f"event loop longest stall while training: {stall_ms:.1f} ms  (target <= 50 ms); the GUI thread ran "
           f"{figures['longest_stall_running_ms']:.1f} ms of it (the rest it waited: for a core, the GIL or I/O)")

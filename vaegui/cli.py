@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--follow", action="store_true",
                        help="instead: the window following a run folder written at 100 step lines/s: delay from "
                             "append to curve drawn (p95) and the longest event-loop stall")
+    bench.add_argument("--cuda", action="store_true",
+                       help="the GPU rows: the MLP and the conv net in fp32 and bf16 autocast against the plain loop, "
+                            "each beside its share of the GPU's measured matmul peak, then --gui-epochs in the window "
+                            "(the reference: --dataset shapes:20000; --device cpu runs the same rows on the CPU)")
     bench.add_argument("--m2", action="store_true",
                        help="instead: the semi-supervised M2's test error per epoch beside its classifier trained "
                             "on the same labels alone (--labels-per-class)")
@@ -455,6 +459,10 @@ def cmd_bench(args) -> int:
         return cmd_models(args, data, model_cfg, train_cfg)
     if args.m2:
         return cmd_m2(data, model_cfg, train_cfg)
+    if args.cuda:
+        from vaegui.gpubench import cuda_rows
+
+        return cuda_rows(data, model_cfg, train_cfg, tuple(range(args.seeds)), args.gui_epochs)
     seeds = tuple(range(args.seeds))
     import torch
 
