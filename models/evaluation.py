@@ -37,6 +37,7 @@ def evaluate(
     2016's A_u > 0.01 over the posterior means of the split), and ``kl_per_dim`` is the top layer's;
     for the VQ-VAE ``test_terms`` holds the codebook's ``perplexity`` and ``codes_used`` on the split.
 
+    ``x`` and the labels ``y`` ``(N,)`` may lie on any device: each chunk is moved to ``device``.
     The noise is drawn from a fixed ``seed``, so two calls on the same weights agree.
     The model is in eval mode meanwhile and back in train mode afterwards.
 
@@ -61,7 +62,7 @@ def evaluate(
         for start in range(0, len(x), batch_size):
             check()
             xb = x[start : start + batch_size].to(device)
-            yb = None if y is None else y[start : start + batch_size]
+            yb = None if y is None else y[start : start + batch_size].to(device)
             t = objective_terms(model, xb, yb, gen)
             sums += torch.stack([t.recon.sum(), t.kl.sum(), t.neg_elbo.sum()])
             if t.kl_per_dim is not None:  # the same encoder pass, not a second one
@@ -89,7 +90,7 @@ def evaluate(
         k = eval_iw
         if k and not model.is_autoencoder:
             n = min(eval_iw_images, len(x))
-            xs, ys = x[:n].to(device), None if y is None else y[:n]
+            xs, ys = x[:n].to(device), None if y is None else y[:n].to(device)
             nll_iw = torch.zeros((), device=device)
             neg_elbo = torch.zeros((), device=device)
             # images × samples per call bounded, so memory stays bounded and a stop is
