@@ -50,6 +50,8 @@ def test_bench_cuda_without_a_gpu_says_so_and_stops(capsys, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert main(["bench", "--cuda", "--dataset", "digits"]) == 2
     assert "no CUDA GPU is visible to torch here" in capsys.readouterr().err
+    assert main(["bench", "--cuda", "--dataset", "digits", "--device", "cuda:7"]) == 2
+    assert "device 'cuda:7' is not usable here" in capsys.readouterr().err
 
 
 def test_bench_cuda_rows_run_on_the_cpu_then_in_the_window(capsys):

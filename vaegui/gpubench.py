@@ -36,7 +36,8 @@ def _device_line(device) -> str:
 def cuda_rows(data, model_cfg, train_cfg, seeds: tuple[int, ...], gui_epochs: int) -> int:
     """Print the GPU rows (module docstring) for ``data`` (an :class:`~models.data.ImageDataset`);
     ``train_cfg.device`` says where. Returns the exit status: 2, with a message, when the device is
-    not usable (``auto`` on a machine without CUDA)."""
+    not usable (``auto`` on a machine without CUDA, a device this machine lacks); 1 when the
+    window's run trained nothing."""
     import torch
 
     from models.benchmark import ceiling_share, flops_per_image, gemm_ceiling, in_own_process
@@ -47,7 +48,11 @@ def cuda_rows(data, model_cfg, train_cfg, seeds: tuple[int, ...], gui_epochs: in
               f"(torch {torch.__version__}, built for CUDA {torch.version.cuda}); "
               "--device cpu runs the same rows on the CPU", file=sys.stderr)
         return 2
-    device = training_device("cuda" if train_cfg.device == "auto" else train_cfg.device)
+    try:
+        device = training_device("cuda" if train_cfg.device == "auto" else train_cfg.device)
+    except ValueError as exc:  # a device this machine lacks (cuda:3, say)
+        print(f"vaegui bench --cuda: {exc}", file=sys.stderr)
+        return 2
     train_cfg = dataclasses.replace(train_cfg, device=str(device))
     # bf16 rows where the device does bf16 natively (a GPU's "auto" trains in fp32: resolve_precision)
     bf16 = torch.cuda.is_bf16_supported() if device.type == "cuda" else resolve_precision("auto", device) == "bf16"
