@@ -209,16 +209,20 @@ def model_table(
 
 
 # -- the machine's ceiling -----------------------------------------------------------------------
+def gemm_size(device: str | torch.device) -> int:
+    """The side of :func:`gemm_ceiling`'s default product: 2048 on the CPU, 8192 on a GPU (a 2048
+    product is over before a GPU's clocks and launch overhead let it reach its rate)."""
+    return 8192 if torch.device(device).type == "cuda" else 2048
+
+
 def gemm_ceiling(dtype: torch.dtype = torch.float32, n: int | None = None, repeats: int = 5,
                  device: str | torch.device = "cpu") -> float:
     """The machine's measured matmul throughput in FLOP/s: the best of ``repeats`` timings of an
     ``n × n`` by ``n × n`` product (2 n³ FLOPs) in ``dtype`` at torch's current thread count,
     after one warm-up. The reference a training loop's FLOP rate is a share of. ``n`` defaults
-    to 2048 on the CPU and 8192 on a GPU (a 2048 product is over before a GPU's clocks and
-    launch overhead let it reach its rate)."""
+    to :func:`gemm_size` of the device."""
     device = torch.device(device)
-    if n is None:
-        n = 8192 if device.type == "cuda" else 2048
+    n = n or gemm_size(device)
     g = torch.Generator(device=device).manual_seed(0)
     a = torch.randn(n, n, generator=g, device=device).to(dtype)
     b = torch.randn(n, n, generator=g, device=device).to(dtype)

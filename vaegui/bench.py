@@ -99,7 +99,7 @@ def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, 
         stalls.stop()
         mover.stop()
         history = list(window.run.history.epochs)
-        where = (getattr(window.controller, "device", None), getattr(window.controller, "precision", None))
+        where = (window.controller.device, window.controller.precision)
         error = window.form.error_label.text()
         window.close()
         window.deleteLater()
