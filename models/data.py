@@ -78,9 +78,22 @@ class ImageDataset:
         return DATASETS.get(self.name, self.name)
 
 
+_DIVISORS: dict[torch.device, torch.Tensor] = {}
+
+
 def as_float(x: torch.Tensor) -> torch.Tensor:
-    """Pixels in [0, 1] as float32, from float or uint8 (0..255) storage."""
-    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
+    """Pixels in [0, 1] as float32, from float or uint8 (0..255) storage: the same values on
+    every device (``v / 255`` correctly rounded, as NumPy gives them for float data)."""
+    if x.dtype != torch.uint8:
+        return x
+    if x.device.type == "cpu":
+        return x.float().div_(255.0)
+    # on CUDA a division by a Python number is a multiplication by its reciprocal, which is off by
+    # one unit in the last place for some pixel values; a 0-d tensor on the device divides exactly
+    divisor = _DIVISORS.get(x.device)
+    if divisor is None:
+        divisor = _DIVISORS[x.device] = torch.full((), 255.0, device=x.device)
+    return x.float().div_(divisor)
 
 
 def split_images(

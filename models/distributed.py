@@ -70,6 +70,10 @@ class DistContext:
     world: int
     local_rank: int
     backend: str
+    #: the device string this rank trains on: ``"cuda"`` (GPU ``local_rank``, made current) or ``"cpu"``
+    device: str = "cpu"
+    #: why the device differs from the one asked for ("" when it does not), for rank 0 to say
+    note: str = ""
 
     @property
     def is_main(self) -> bool:
@@ -98,8 +102,8 @@ def in_torchrun() -> bool:
 
 def init_from_env(device: str = "auto", timeout_s: float = 600.0) -> DistContext:
     """Join the process group ``torchrun`` set up: NCCL when training on CUDA (each
-    process on GPU ``LOCAL_RANK``), gloo otherwise. A collective that waits longer than
-    ``timeout_s`` for a rank fails with an error.
+    process on GPU ``LOCAL_RANK``; :func:`rank_device` decides), gloo otherwise. A
+    collective that waits longer than ``timeout_s`` for a rank fails with an error.
 
     Raises:
         DistributedError: outside torchrun, or when the group cannot be formed.
@@ -109,15 +113,50 @@ def init_from_env(device: str = "auto", timeout_s: float = 600.0) -> DistContext
                                "torchrun --nproc_per_node=N -m vaegui train --distributed ..., or use "
                                "vaegui train --nproc N")
     rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
-    cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
-    backend = "nccl" if cuda and dist.is_nccl_available() else "gloo"
-    if cuda:
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    where, note = rank_device(device, local_world, gpus)
+    backend = "nccl" if where == "cuda" and dist.is_nccl_available() else "gloo"
+    if where == "cuda":
         torch.cuda.set_device(local)
     try:
         dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
     except (RuntimeError, ValueError) as exc:
         raise DistributedError(f"could not join the distributed group (rank {rank} of {world}): {exc}") from exc
-    return DistContext(rank, world, local, backend)
+    return DistContext(rank, world, local, backend, where, note)
+
+
+def rank_device(device: str, local_world: int, gpus: int) -> tuple[str, str]:
+    """Where each of the ``local_world`` processes on this machine trains, the same answer on
+    every rank: ``("cuda", "")`` (one GPU each, GPU ``LOCAL_RANK``) or ``("cpu", note)``.
+
+    Args:
+        device: the ``--device`` asked for: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``
+            (an index is not kept: each process trains on GPU ``LOCAL_RANK``).
+        local_world: processes on this machine (torchrun's ``LOCAL_WORLD_SIZE``).
+        gpus: CUDA devices this machine has.
+
+    Returns:
+        The device string and, when ``"auto"`` could not give each process a GPU of its
+        own and falls back to the CPU (gloo), a note saying so; NCCL cannot put two ranks on
+        one GPU.
+
+    Raises:
+        DistributedError: when CUDA is asked for and there are fewer GPUs than processes.
+    """
+    if device.startswith("cuda"):
+        if gpus < local_world:
+            raise DistributedError(f"--device {device} needs a GPU for each process: {local_world} processes on "
+                                   f"this machine, {gpus} GPU{'s' if gpus != 1 else ''}; start fewer processes "
+                                   f"(--nproc {max(gpus, 1)}) or train on the CPU (--device cpu)")
+        return "cuda", ""
+    if device == "auto" and gpus:
+        if gpus >= local_world:
+            return "cuda", ""
+        return "cpu", (f"{local_world} processes on this machine but {gpus} GPU{'s' if gpus != 1 else ''}, "
+                       f"and each process needs its own: training on the CPU (gloo); --nproc {gpus} trains on "
+                       f"the GPU{'s' if gpus != 1 else ''}")
+    return "cpu", ""
 
 
 def shutdown(together: bool = True) -> None:

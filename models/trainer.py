@@ -47,18 +47,20 @@ def best_device() -> torch.device:
 
 def training_device(name: str) -> torch.device:
     """The device a :class:`TrainConfig` ``device`` string trains on (``"auto"``: the
-    best one, :func:`best_device`).
+    best one, :func:`best_device`). A CUDA device always carries its index (``"cuda"`` is
+    the current GPU, ``cuda:0`` unless a distributed rank chose another), so it compares
+    equal to the ``.device`` of the tensors made on it.
 
     Raises:
         ValueError: when the device does not exist or cannot allocate here.
     """
-    if name == "auto":
-        return best_device()
     try:
-        device = torch.device(name)
+        device = best_device() if name == "auto" else torch.device(name)
         torch.empty(1, device=device)
     except (RuntimeError, AssertionError) as exc:
         raise ValueError(f"device {name!r} is not usable here: {exc}") from exc
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
     return device
 
 

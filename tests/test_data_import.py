@@ -14,6 +14,7 @@ from PIL import Image
 from models import shapes
 from models.data import load_dataset
 from models.importers import DatasetError, import_folder, import_path, read_idx
+from models.trainer import available_devices
 
 
 def test_shapes_are_deterministic_and_their_factors_are_right():
@@ -152,6 +153,19 @@ def test_numpy_files_and_refused_pickles(tmp_path):
     np.savez(tmp_path / "bad.npz", x=x * 3)
     with pytest.raises(DatasetError, match=r"\[0, 1\]"):
         import_path(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("device", available_devices())
+def test_uint8_pixels_become_the_same_floats_on_every_device(device):
+    """As NumPy divides float data: v / 255 correctly rounded (CUDA's division by a Python number is a
+    multiplication by the reciprocal, off by one unit in the last place for about half the values)."""
+    from models.data import as_float
+    from models.trainer import training_device
+
+    where = training_device(device)
+    assert torch.empty(1, device=where).device == where  # "cuda" resolves to the GPU's index
+    values = as_float(torch.arange(256, dtype=torch.uint8, device=where))
+    assert torch.equal(values.cpu(), torch.from_numpy(np.arange(256, dtype=np.float32) / np.float32(255)))
 
 
 def test_compact_uint8_training_data_trains_exactly_like_floats():

@@ -20,7 +20,7 @@ import torch.multiprocessing as tmp
 
 from models import ModelConfig, TrainConfig, Trainer, load_dataset
 from models.checkpoint import read_checkpoint, save_checkpoint
-from models.distributed import DistContext, check_distributable
+from models.distributed import DistContext, DistributedError, check_distributable, rank_device
 from models.runfolder import read_metrics, read_status
 
 
@@ -128,6 +128,17 @@ def test_objectives_that_need_the_whole_batch_are_refused():
         with pytest.raises(ValueError, match="splits each batch"):
             check_distributable("vae", dataclasses.replace(TrainConfig(), **change))
     check_distributable("cvae", TrainConfig())
+
+
+def test_each_process_gets_a_gpu_of_its_own_or_auto_falls_back_to_the_cpu():
+    assert rank_device("auto", 2, 2) == ("cuda", "") and rank_device("cuda", 1, 1) == ("cuda", "")
+    assert rank_device("auto", 2, 0) == ("cpu", "") and rank_device("cpu", 2, 8) == ("cpu", "")
+    where, note = rank_device("auto", 2, 1)  # NCCL cannot put two ranks on one GPU
+    assert where == "cpu" and note.startswith("2 processes on this machine but 1 GPU") and "--nproc 1" in note
+    with pytest.raises(DistributedError, match="needs a GPU for each process: 4 processes on this machine, 2 GPUs"):
+        rank_device("cuda:1", 4, 2)
+    with pytest.raises(DistributedError, match="0 GPUs"):
+        rank_device("cuda", 1, 0)
 
 
 def vaegui(*args, **kw):
