@@ -8,6 +8,10 @@ import multiprocessing
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ and "OMP_NUM_THREADS" not in os.environ:
+    # with pytest -n N (pytest-xdist) the workers share the cores: each worker and the processes it starts
+    # get 1/N of them (15 workers of 16 threads each on 16 cores ran two small CPU tests past 150 s)
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 import pytest  # noqa: E402
 from PySide6.QtCore import QSettings, QThread  # noqa: E402

@@ -100,9 +100,9 @@ def test_importance_sampled_estimate_is_above_the_elbo_and_grows_with_k(digits):
     list(trainer.run())
     x = trainer.test_x[:200]
     with torch.no_grad():
-        means = [iw_log_marginal(trainer.model, x, None, k, torch.Generator().manual_seed(1)).mean().item()
+        means = [iw_log_marginal(trainer.model, x, None, k, torch.Generator(x.device).manual_seed(1)).mean().item()
                  for k in (1, 10, 100, 1000)]
-        elbo = -objective_terms(trainer.model, x, None, torch.Generator().manual_seed(2)).neg_elbo.mean().item()
+        elbo = -objective_terms(trainer.model, x, None, torch.Generator(x.device).manual_seed(2)).neg_elbo.mean().item()
     assert means[1] > elbo and means[3] > elbo
     assert means[0] <= means[1] <= means[2] <= means[3]
 

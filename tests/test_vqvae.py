@@ -121,7 +121,7 @@ def test_a_checkpoint_with_its_prior_saves_reopens_and_resumes_exactly(digits28,
     reopened = build_model(ckpt.model_config)
     reopened.load_state_dict(ckpt.weights)
     for key, value in half.model.state_dict().items():
-        assert torch.equal(reopened.state_dict()[key], value), key
+        assert torch.equal(reopened.state_dict()[key], value.cpu()), key
     rest = Trainer(config, train, digits28)
     rest.load_state(ckpt.tensors, ckpt.info)
     list(rest.run())
