@@ -54,11 +54,14 @@ def training_device(name: str) -> torch.device:
     Raises:
         ValueError: when the device does not exist or cannot allocate here.
     """
-    try:
-        device = best_device() if name == "auto" else torch.device(name)
-        torch.empty(1, device=device)
-    except (RuntimeError, AssertionError) as exc:
-        raise ValueError(f"device {name!r} is not usable here: {exc}") from exc
+    if name == "auto":
+        device = best_device()
+    else:
+        try:
+            device = torch.device(name)
+            torch.empty(1, device=device)
+        except (RuntimeError, AssertionError) as exc:
+            raise ValueError(f"device {name!r} is not usable here: {exc}") from exc
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
     return device
