@@ -6,6 +6,7 @@ import csv
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from PySide6.QtCore import Qt
 
@@ -259,6 +260,31 @@ def test_new_weights_and_an_epochs_activity_together_decode_the_traversal_once(q
     qtbot.waitUntil(lambda: len(calls) == 1)
     qtbot.wait(300)
     assert len(calls) == 1 and panel.current_grid is not None
+
+
+def test_new_weights_while_a_slider_moves_redraw_the_image_now_and_the_grid_once_it_rests(qtbot, window):
+    from PySide6.QtWidgets import QApplication
+
+    train_to_end(qtbot, window)
+    UI(qtbot, window).show("Traversal")
+    panel, handle = window.traversal, window.handle
+    qtbot.waitUntil(lambda: panel.current_grid is not None)
+    qtbot.wait(300)
+    panel._grid_timer.setInterval(1500)  # "resting" after 1.5 s instead of 120 ms: room for a slow machine
+    state = {k: v + 0.05 * torch.randn_like(v) for k, v in handle.model.state_dict().items()}
+    slider = panel.sliders[0]
+    slider.setFocus()
+    qtbot.keyClick(slider, Qt.Key.Key_PageUp)
+    QApplication.processEvents()
+    before, shown = panel.image_view.pixels.copy(), panel.caption.text()
+    # new weights arrive while the slider moves (the training process sends them four times a second)
+    handle.load_snapshot(handle.version + 1, state)
+    QApplication.processEvents()
+    assert not np.array_equal(panel.image_view.pixels, before)  # the image follows at once
+    assert panel.caption.text() == shown and f"snapshot {handle.version}." not in shown  # the grid waits
+    qtbot.waitUntil(lambda: f"snapshot {handle.version}." in panel.caption.text(), timeout=5000)
+    grid, rows, _ = panel.current_grid
+    assert grid.shape[0] == rows * 9
 
 
 def test_plot_controls_smoothing_log_y_and_readout(qtbot, window):
