@@ -132,14 +132,15 @@ def rank_device(device: str, local_world: int, gpus: int) -> tuple[str, str]:
 
     Args:
         device: the ``--device`` asked for: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``
-            (an index is not kept: each process trains on GPU ``LOCAL_RANK``).
+            (an index is not kept: each process trains on GPU ``LOCAL_RANK``); any other
+            device string is returned as it is.
         local_world: processes on this machine (torchrun's ``LOCAL_WORLD_SIZE``).
         gpus: CUDA devices this machine has.
 
     Returns:
-        The device string and, when ``"auto"`` could not give each process a GPU of its
-        own and falls back to the CPU (gloo), a note saying so; NCCL cannot put two ranks on
-        one GPU.
+        The device string (``"auto"`` without CUDA: the CPU, gloo's device) and, when
+        ``"auto"`` could not give each process a GPU of its own and falls back to the CPU,
+        a note saying so; NCCL cannot put two ranks on one GPU.
 
     Raises:
         DistributedError: when CUDA is asked for and there are fewer GPUs than processes.
@@ -150,9 +151,11 @@ def rank_device(device: str, local_world: int, gpus: int) -> tuple[str, str]:
                                    f"this machine, {gpus} GPU{'s' if gpus != 1 else ''}; start fewer processes "
                                    f"(--nproc {max(gpus, 1)}) or train on the CPU (--device cpu)")
         return "cuda", ""
-    if device == "auto" and gpus:
-        if gpus >= local_world:
-            return "cuda", ""
+    if device != "auto":
+        return device, ""
+    if gpus >= local_world:
+        return "cuda", ""
+    if gpus:
         return "cpu", (f"{local_world} processes on this machine but {gpus} GPU{'s' if gpus != 1 else ''}, "
                        f"and each process needs its own: training on the CPU (gloo); --nproc {gpus} trains on "
                        f"the GPU{'s' if gpus != 1 else ''}")

@@ -139,6 +139,16 @@ def test_each_process_gets_a_gpu_of_its_own_or_auto_falls_back_to_the_cpu():
         rank_device("cuda:1", 4, 2)
     with pytest.raises(DistributedError, match="0 GPUs"):
         rank_device("cuda", 1, 0)
+    assert rank_device("mps", 2, 0) == ("mps", "")  # asked for by name: kept
+
+
+@pytest.mark.skipif(torch.cuda.device_count() >= 2, reason="this machine has a GPU for each of 2 processes")
+def test_nproc_with_cuda_and_too_few_gpus_says_so_once_before_starting_torchrun(tmp_path):
+    p = vaegui("train", "--nproc", "2", "--device", "cuda", "--dataset", "digits", "--epochs", "1",
+               "--run-dir", str(tmp_path / "run"))
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 2 and err.count("needs a GPU for each process: 2 processes on this machine") == 1, err
+    assert "torch.distributed.run" not in err and not (tmp_path / "run").exists()
 
 
 def vaegui(*args, **kw):

@@ -55,6 +55,16 @@ def launch(args, argv: list[str]) -> int:
         except ValueError as exc:
             print(f"vaegui train: {exc}", file=sys.stderr)
             return 2
+    if (args.device or "").startswith("cuda"):  # said once here, not by each of N ranks
+        import torch
+
+        from models.distributed import DistributedError, rank_device
+
+        try:
+            rank_device(args.device, args.nproc, torch.cuda.device_count() if torch.cuda.is_available() else 0)
+        except DistributedError as exc:
+            print(f"vaegui train: {exc}", file=sys.stderr)
+            return 2
     rest = strip_nproc(argv)
     if "--distributed" not in rest:
         rest.append("--distributed")
