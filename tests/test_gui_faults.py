@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from vaegui.mainwindow import MainWindow
 
 from .ui import UI
@@ -53,6 +55,39 @@ def test_the_controls_are_in_view_at_1280x720_and_at_the_default_size(qtbot, win
         scroll = form.parentWidget().parentWidget()
         scroll.verticalScrollBar().setValue(scroll.verticalScrollBar().maximum())
         assert ui.visible(form.train_button)
+
+
+@pytest.mark.parametrize("points", [11.0, 13.0])
+def test_with_a_large_font_the_window_still_fits_a_1280x720_screen(qtbot, settings, points):
+    """A desktop's 11-pt font (GNOME's default) made the window at least 1382×738 before: wider and
+    taller than a laptop's 1280×720, so fit_to_screen could not bring it inside. The tabs scroll now."""
+    from PySide6.QtWidgets import QApplication
+
+    from .ui import open_window
+
+    app = QApplication.instance()
+    normal = app.font()
+    large = app.font()
+    large.setPointSizeF(points)
+    app.setFont(large)
+    try:
+        window = open_window(qtbot, settings, "digits", hidden=64, latent=2, batch=128)
+        ui, form = UI(qtbot, window), window.form
+        hint = window.minimumSizeHint()
+        assert hint.width() <= 1280 and hint.height() <= 720, hint
+        window.resize(1280, 720)
+        qtbot.waitUntil(lambda: (window.width(), window.height()) == (1280, 720))
+        for widget in (form.train_button, form.stop_button, form.progress):
+            assert ui.visible(widget), widget
+        ui.show("Traversal")  # wider than the room it has: it scrolls, and its controls stay reachable
+        scroll = window.centralWidget()
+        bar = scroll.horizontalScrollBar()
+        assert bar.maximum() > 0
+        scroll.ensureWidgetVisible(window.traversal.reset_button)
+        assert ui.visible(window.traversal.reset_button)
+        window.close()
+    finally:
+        app.setFont(normal)
 
 
 def test_the_first_manifold_spans_the_two_most_active_dimensions(qtbot, window):

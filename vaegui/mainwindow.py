@@ -6,9 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QCloseEvent, QIcon
-from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFrame,
+    QMainWindow,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from models.run import Run
 from vaegui.context import WindowContext
@@ -43,6 +52,27 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 def app_icon() -> QIcon:
     """The app's icon (``assets/vaegui.svg``)."""
     return QIcon(str(ASSETS / "vaegui.svg"))
+
+
+class TabsScroll(QScrollArea):
+    """The tabs, scrolling when the window is smaller than their largest panel (large fonts on a
+    laptop's 1280×720): the panels' minimum size would otherwise be the window's, and push it
+    past the screen's edge. Up to ``MAX_MIN_HEIGHT`` the panels keep their minimum height (the
+    training curves below give way first, as without the scroll area)."""
+
+    MIN_WIDTH = 320
+    MAX_MIN_HEIGHT = 520
+
+    def __init__(self, tabs: QTabWidget):
+        super().__init__()
+        self.setObjectName("tabs-scroll")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setWidget(tabs)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        inner = self.widget().minimumSizeHint()
+        return QSize(min(inner.width(), self.MIN_WIDTH), min(inner.height(), self.MAX_MIN_HEIGHT))
 
 
 class MainWindow(QMainWindow):
@@ -128,14 +158,13 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(panel, name)
             if hasattr(panel, "exported"):
                 panel.exported.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
-        self.setCentralWidget(self.tabs)
+        self.setCentralWidget(TabsScroll(self.tabs))
 
     def _build_docks(self) -> None:
         form_scroll = QScrollArea()
         form_scroll.setWidgetResizable(True)
         form_scroll.setWidget(self.form)
-        form_scroll.setMinimumWidth(self.form.sizeHint().width() + 24)
-        form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        form_scroll.setMinimumWidth(min(self.form.sizeHint().width() + 24, 300))  # scrolls sideways below
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -153,6 +182,7 @@ class MainWindow(QMainWindow):
         self.plots_dock.setWidget(self.plots)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.plots_dock)
         self.resizeDocks([self.plots_dock], [300], Qt.Orientation.Vertical)
+        self.resizeDocks([self.form_dock], [self.form.sizeHint().width() + 24], Qt.Orientation.Horizontal)
 
     def _connect(self) -> None:
         form, training = self.form, self.training

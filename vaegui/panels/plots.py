@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
 from models.penalties import TERM_TITLES
 from models.run import MetricHistory
@@ -125,6 +125,8 @@ class PlotsPanel(QWidget):
         self.grid_check = QCheckBox("Grid")
         self.grid_check.setToolTip("Grid lines (they make each redraw several times slower)")
         self.readout = QLabel("Move the mouse over a plot to read values.")
+        # the readout takes the row's room that is left (cut short in a narrow window), never widens it
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Smoothing:"))
         controls.addWidget(self.smoothing, 1)
