@@ -124,3 +124,26 @@ def test_a_zoom_by_the_user_stays_until_auto_range_is_asked_again(qtbot, panel):
     qtbot.waitUntil(lambda: all_points_visible(panel), timeout=2000)
     (ax0, ax1), _ = vb.viewRange()
     assert ax0 <= 1 and ax1 >= PLANNED
+
+
+def test_a_short_panel_draws_compact_plots_and_still_exports_the_full_figure(qtbot, panel, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    rng = np.random.default_rng(0)
+    feed(panel.history, 1, rng, panel.redraw)
+    plot = panel.plots["neg_elbo"]
+    assert not panel.compact and plot.getAxis("bottom").label.isVisible()
+    tall = plot.vb.height()
+    panel.resize(1000, 160)  # what a laptop's 1280×720 leaves the dock
+    qtbot.waitUntil(lambda: panel.compact)
+    assert not plot.getAxis("bottom").label.isVisible() and plot.titleLabel.maximumHeight() == 18
+    assert plot.legend.labelTextSize() == "7pt"
+    panel.export_figure(str(tmp_path / "curves.svg"), 1000, 320)
+    svg = ET.parse(tmp_path / "curves.svg").getroot()
+    titles = [t.text.strip() for t in svg.iter("{http://www.w3.org/2000/svg}title")]
+    assert titles.count("step") == 3 and "−ELBO" in titles  # the figure has its axis labels back
+    assert panel.compact and not plot.getAxis("bottom").label.isVisible()  # and the panel stays compact
+    panel.resize(1000, 300)
+    qtbot.waitUntil(lambda: not panel.compact)
+    assert plot.getAxis("bottom").label.isVisible() and plot.titleLabel.maximumHeight() == 30
+    qtbot.waitUntil(lambda: abs(plot.vb.height() - tall) < 2)

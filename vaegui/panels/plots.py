@@ -21,6 +21,8 @@ PLOTTED_TERMS = ("mi", "tc", "dim_kl", "capacity", "kl_z1", "kl_z2")
 TERM_COLOURS = ((148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127))
 #: (key, title) of the three plots.
 TERMS = (("neg_elbo", "−ELBO"), ("recon", "Reconstruction −E[log p(x|z)]"), ("kl", "KL(q(z|x) ‖ p(z))"))
+#: below this height (pixels) the panel draws its plots compact: smaller titles, no "step" under the axis
+COMPACT_BELOW = 240
 
 
 def ema(values: np.ndarray, weight: float, start: int = 0, prev: np.ndarray | None = None) -> np.ndarray:
@@ -139,6 +141,8 @@ class PlotsPanel(QWidget):
         layout.addWidget(self.layout_widget, 1)
         layout.addLayout(controls)
 
+        #: the plots drawn compact (a short panel: a laptop's 1280×720 leaves the dock about 160 pixels)
+        self.compact = False
         self._smoothed: dict[str, np.ndarray] = {key: np.empty(0) for key in (*dict(TERMS), "loss")}
         self._drawn_revision = -1
         self._drawn_steps = 0
@@ -153,6 +157,30 @@ class PlotsPanel(QWidget):
         self.timer.timeout.connect(self.redraw)
         self.timer.start()
         self._smoothing_changed()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self.set_compact(self.height() < COMPACT_BELOW)
+
+    def set_compact(self, compact: bool) -> None:
+        """Compact plots give their data more of a short panel: the titles in 9 pt on an 18-pixel
+        row instead of 11 pt on 30, no "step" label under the step axis (its ticks stay) and the
+        legends' text in 7 pt instead of 9."""
+        if compact == self.compact:
+            return
+        self.compact = compact
+        for key, title in TERMS:
+            plot = self.plots[key]
+            plot.setTitle(title, size="9pt" if compact else "11pt")
+            if compact:
+                plot.titleLabel.setMaximumHeight(18)
+                plot.layout.setRowFixedHeight(0, 18)
+            plot.getAxis("bottom").showLabel(not compact)
+            if plot.legend is not None:  # over less of the curves
+                plot.legend.setLabelTextSize("7pt" if compact else "9pt")
+                for _sample, label in plot.legend.items:
+                    label.setText(label.text)  # setLabelTextSize alone keeps the old text's size
+                plot.legend.updateSize()
 
     # -- what is drawn --------------------------------------------------------------------------
     @property
@@ -336,6 +364,8 @@ class PlotsPanel(QWidget):
         tmp = f"{path}.part"
         ci = self.layout_widget.ci
         old = ci.geometry()
+        compact = self.compact
+        self.set_compact(False)  # a figure has its full titles and axis labels whatever the panel's height
         curves = [item.curve for plot in self.plots.values() for item in plot.listDataItems()]
         modes = [c.opts["segmentedLineMode"] for c in curves]
         try:
@@ -386,6 +416,7 @@ class PlotsPanel(QWidget):
         finally:
             for c, mode in zip(curves, modes):
                 c.opts["segmentedLineMode"] = mode
+            self.set_compact(compact)
             ci.setGeometry(old)
             ci.layout.activate()
             if os.path.exists(tmp):
