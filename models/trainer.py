@@ -257,7 +257,8 @@ class Trainer:
             device (memory on the device stays bounded by one batch). None decides:
             streamed when the split would take more than half the GPU's free memory.
         dist: this process's place in a distributed run (:mod:`models.distributed`):
-            ``train_config.batch_size`` is then the global batch, split across the ranks.
+            ``train_config.batch_size`` is then the global batch, split across the ranks, and
+            the rank trains on ``dist.device`` whatever ``train_config.device`` says.
 
     Raises:
         ValueError: if the dataset's image shape differs from ``model_config.input_shape``
@@ -282,7 +283,9 @@ class Trainer:
         self.model_config = model_config
         self.config = train_config
         self.dataset = dataset
-        self.device = training_device(train_config.device)
+        # a distributed rank trains where models.distributed.rank_device put it (its GPU, or the CPU when the
+        # machine has fewer GPUs than processes); the config keeps the device the user asked for
+        self.device = training_device(dist.device if dist is not None else train_config.device)
         self.mixed_precision = resolve_precision(train_config.precision, self.device) == "bf16"
         # a distributed run reads its metrics back in one all_reduce per flush, so it flushes less often
         self.sync_every = sync_every or (1 if self.device.type == "cpu" and dist is None else 10)

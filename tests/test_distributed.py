@@ -169,6 +169,7 @@ def test_nproc_2_writes_one_run_folder_with_the_global_batch(tmp_path):
     assert read_status(tmp_path / "run")["state"] == "finished"
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["train_config"]["batch_size"] == 128
+    assert config["train_config"]["device"] == "auto"  # what was asked for; the ranks chose where to train
     assert read_checkpoint(tmp_path / "run" / "checkpoints" / "latest.vae").train_config.batch_size == 128
 
 

@@ -273,7 +273,8 @@ def cmd_train(args) -> int:
             if not checkpoint.has_training_state:
                 raise CheckpointError(f"{args.resume} has no optimizer state, so training cannot resume exactly")
         data, model_cfg, train_cfg = _configs(args, checkpoint)
-        check_memory(model_cfg, train_cfg, dataset_bytes(data), training_device(train_cfg.device))
+        check_memory(model_cfg, train_cfg, dataset_bytes(data),
+                     training_device(dist.device if dist is not None else train_cfg.device))
         trainer = Trainer(model_cfg, train_cfg, data, dist=dist)
         if checkpoint is not None:
             trainer.load_state(checkpoint.tensors, checkpoint.info)

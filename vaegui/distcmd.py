@@ -111,7 +111,6 @@ def join(args, resuming: bool):
     from models.distributed import init_from_env
 
     ctx = init_from_env(args.device or "auto", args.dist_timeout)
-    args.device = ctx.device  # what the trainer and the run's config then say
     if ctx.note and ctx.is_main:
         print(f"# {ctx.note}", file=sys.stderr, flush=True)
     if args.batch_size is not None or not resuming:
