@@ -86,10 +86,8 @@ def as_float(x: torch.Tensor) -> torch.Tensor:
     every device (``v / 255`` correctly rounded, as NumPy gives them for float data)."""
     if x.dtype != torch.uint8:
         return x
-    if x.device.type == "cpu":
-        return x.float().div_(255.0)
-    # on CUDA a division by a Python number is a multiplication by its reciprocal, which is off by
-    # one unit in the last place for some pixel values; a 0-d tensor on the device divides exactly
+    # on CUDA a division by a Python number (or a CPU scalar) is a multiplication by its reciprocal,
+    # off by one unit in the last place for some pixel values; a 0-d tensor on x's device divides exactly
     divisor = _DIVISORS.get(x.device)
     if divisor is None:
         divisor = _DIVISORS[x.device] = torch.full((), 255.0, device=x.device)

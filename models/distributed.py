@@ -114,8 +114,7 @@ def init_from_env(device: str = "auto", timeout_s: float = 600.0) -> DistContext
                                "vaegui train --nproc N")
     rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    where, note = rank_device(device, local_world, gpus)
+    where, note = rank_device(device, local_world, gpu_count())
     backend = "nccl" if where == "cuda" and dist.is_nccl_available() else "gloo"
     if where == "cuda":
         torch.cuda.set_device(local)
@@ -124,6 +123,11 @@ def init_from_env(device: str = "auto", timeout_s: float = 600.0) -> DistContext
     except (RuntimeError, ValueError) as exc:
         raise DistributedError(f"could not join the distributed group (rank {rank} of {world}): {exc}") from exc
     return DistContext(rank, world, local, backend, where, note)
+
+
+def gpu_count() -> int:
+    """The CUDA devices torch sees here (0 without CUDA)."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def rank_device(device: str, local_world: int, gpus: int) -> tuple[str, str]:

@@ -56,12 +56,10 @@ def launch(args, argv: list[str]) -> int:
             print(f"vaegui train: {exc}", file=sys.stderr)
             return 2
     if (args.device or "").startswith("cuda"):  # said once here, not by each of N ranks
-        import torch
-
-        from models.distributed import DistributedError, rank_device
+        from models.distributed import DistributedError, gpu_count, rank_device
 
         try:
-            rank_device(args.device, args.nproc, torch.cuda.device_count() if torch.cuda.is_available() else 0)
+            rank_device(args.device, args.nproc, gpu_count())
         except DistributedError as exc:
             print(f"vaegui train: {exc}", file=sys.stderr)
             return 2

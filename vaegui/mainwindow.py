@@ -164,7 +164,8 @@ class MainWindow(QMainWindow):
         form_scroll = QScrollArea()
         form_scroll.setWidgetResizable(True)
         form_scroll.setWidget(self.form)
-        form_scroll.setMinimumWidth(min(self.form.sizeHint().width() + 24, 300))  # scrolls sideways below
+        form_width = self.form.sizeHint().width() + 24
+        form_scroll.setMinimumWidth(min(form_width, 300))  # scrolls sideways below
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -182,7 +183,7 @@ class MainWindow(QMainWindow):
         self.plots_dock.setWidget(self.plots)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.plots_dock)
         self.resizeDocks([self.plots_dock], [300], Qt.Orientation.Vertical)
-        self.resizeDocks([self.form_dock], [self.form.sizeHint().width() + 24], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.form_dock], [form_width], Qt.Orientation.Horizontal)
 
     def _connect(self) -> None:
         form, training = self.form, self.training
