@@ -79,10 +79,12 @@ def reference_loop(model_config: ModelConfig, train_config: TrainConfig, data: I
                        (minor_page_faults() - faults) / max(steps, 1))
 
 
-def trainer_loop(model_config: ModelConfig, train_config: TrainConfig, data: ImageDataset) -> BenchResult:
-    """Train with :class:`Trainer` (the code path of the GUI and ``vaegui train``)."""
+def trainer_loop(model_config: ModelConfig, train_config: TrainConfig, data: ImageDataset,
+                 written_backward: bool = True) -> BenchResult:
+    """Train with :class:`Trainer` (the code path of the GUI and ``vaegui train``);
+    ``written_backward=False``: through autograd where it would take :mod:`models.mlpstep`."""
     faults = minor_page_faults()
-    trainer = Trainer(model_config, train_config, data)
+    trainer = Trainer(model_config, train_config, data, written_backward=written_backward)
     last: EpochEnd | None = None
     t0 = time.perf_counter()
     for event in trainer.run():
@@ -93,20 +95,25 @@ def trainer_loop(model_config: ModelConfig, train_config: TrainConfig, data: Ima
                        (minor_page_faults() - faults) / max(trainer.step, 1))
 
 
-_LOOPS = {"reference": reference_loop, "trainer": trainer_loop}
+def autograd_trainer_loop(model_config: ModelConfig, train_config: TrainConfig, data: ImageDataset) -> BenchResult:
+    """:func:`trainer_loop` with the backward through autograd (the comparison for :mod:`models.mlpstep`)."""
+    return trainer_loop(model_config, train_config, data, written_backward=False)
+
+
+_LOOPS = {"reference": reference_loop, "trainer": trainer_loop, "autograd": autograd_trainer_loop}
 
 
 def _run_loop(loop: str, threads: int, model_config: ModelConfig, train_config: TrainConfig,
               data: ImageDataset) -> BenchResult:
     torch.set_num_threads(threads)
-    if loop == "trainer":  # as every vaegui process that trains does
+    if loop != "reference":  # as every vaegui process that trains does
         keep_freed_memory()
     return _LOOPS[loop](model_config, train_config, data)
 
 
 def in_own_process(loop: str, model_config: ModelConfig, train_config: TrainConfig, data: ImageDataset,
                    threads: int | None = None) -> BenchResult:
-    """Run ``loop`` (``"reference"`` or ``"trainer"``) in a fresh (spawned) process with
+    """Run ``loop`` (``"reference"``, ``"trainer"`` or ``"autograd"``) in a fresh (spawned) process with
     ``threads`` intra-op threads (default: this process's), the trainer's with the allocator
     setting of vaegui's training processes, and return its figures. The process is spawned: a
     script that calls this needs the ``if __name__ == "__main__":`` guard."""

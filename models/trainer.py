@@ -20,6 +20,7 @@ from models.data import ImageDataset, as_float
 from models.evaluation import EvaluationStopped, evaluate
 from models.factorvae import FactorVAEDiscriminator
 from models.metrics import MetricsStopped, epoch_scores
+from models.mlpstep import BernoulliMLPStep, written_step_applies
 from models.objectives import objective_terms
 from models.penalties import OBJECTIVE_TERMS, Penalty, capacity
 from models.semisupervised import classification_error, labelled_subset, labelled_terms
@@ -259,6 +260,9 @@ class Trainer:
         dist: this process's place in a distributed run (:mod:`models.distributed`):
             ``train_config.batch_size`` is then the global batch, split across the ranks, and
             the rank trains on ``dist.device`` whatever ``train_config.device`` says.
+        written_backward: train the default model (the MLP VAE, Bernoulli, β objective, on the
+            CPU) with its backward written out (:mod:`models.mlpstep`); False keeps autograd, for
+            comparison.
 
     Raises:
         ValueError: if the dataset's image shape differs from ``model_config.input_shape``
@@ -275,6 +279,7 @@ class Trainer:
         run_event=None,
         stream: bool | None = None,
         dist=None,
+        written_backward: bool = True,
     ):
         if tuple(dataset.image_shape) != tuple(model_config.input_shape):
             raise ValueError(
@@ -315,6 +320,9 @@ class Trainer:
             check_distributable(model_config.model, train_config)
             self._dstep = DistributedStep(dist, self.model, self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr, **_fused_adam(self.device))
+        #: the default model's step with its backward written out (models/mlpstep.py), None where autograd runs
+        self.written_step = (BernoulliMLPStep(self.model, self.mixed_precision) if written_backward and
+                             written_step_applies(model_config, train_config, self.device, dist is not None) else None)
         #: the objective's own terms, reported as epoch means (EpochEnd.train_terms)
         self.term_keys: tuple[str, ...] = model_terms(model_config, train_config)
         self.generator = torch.Generator(device=self.device).manual_seed(train_config.seed)
@@ -467,12 +475,16 @@ class Trainer:
                 n_global = len(idx)
                 if self.dist is not None:
                     idx = self.dist.shard(idx)
+                # index_select: 4.5 µs for 128 MNIST images against 34 µs for indexing (2 CPU threads)
                 x = as_float(self.train_x[idx.cpu()].to(self.device, non_blocking=True)) if self.streamed \
-                    else as_float(self.train_x[idx])
+                    else as_float(torch.index_select(self.train_x, 0, idx))
                 y = None if self.train_y is None else self.train_y[idx]
                 if self.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                if self.dist is None:
+                if self.written_step is not None:
+                    terms = self.written_step(x, self.generator, self.kl_weight())
+                    loss = terms.loss.mean()
+                elif self.dist is None:
                     terms = objective_terms(
                         model, x, y, self.generator, kl_weight=self.kl_weight(), free_bits=cfg.free_bits,
                         iw_k=cfg.iw_k, autocast=self.mixed_precision,
@@ -486,11 +498,15 @@ class Trainer:
                     ce = self._m2_labelled_loss(len(idx))
                     loss = loss + ce[0]
                     terms.extra["classification"] = ce[1]
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
+                if self.written_step is None:
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    grads = [p.grad for p in params if p.grad is not None]
+                    checked = torch._foreach_norm(grads)
+                else:  # the sum of the flat buffer: finite iff every gradient is (short of a sum over 3e38)
+                    checked = [self.written_step.flat.sum()]
                 # the loss and every gradient are checked before the update, in one host sync
-                grads = [p.grad for p in params if p.grad is not None]
-                finite = torch.isfinite(torch.stack([loss.detach().float(), *torch._foreach_norm(grads)]))
+                finite = torch.isfinite(torch.stack([loss.detach().float(), *checked]))
                 if not bool(finite.all()):
                     bad_step = self.step + 1
                     what = "loss" if not bool(finite[0]) else "gradient (with a finite loss)"

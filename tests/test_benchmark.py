@@ -4,12 +4,14 @@ throughput, and 'vaegui bench' printing each loop's share of it."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
 
 from models.benchmark import ceiling_share, flops_per_image, gemm_ceiling
 from models.config import ModelConfig
+from models.trainer import training_device
 from vaegui.cli import main
 
 
@@ -35,6 +37,13 @@ def test_bench_prints_each_loop_beside_its_share_of_the_ceiling(capsys):
     row = next(line for line in out.splitlines() if line.strip().startswith("0 "))
     assert row.count("%") == 2
     assert "minor page faults per step (median): DataLoader" in out
+    if training_device("auto").type != "cpu":  # a GPU trains through autograd
+        assert "backward autograd" in out and "the trainer through autograd" not in out
+        return
+    # on the CPU the default model's trainer takes the written-out backward, measured against autograd too
+    assert "backward written out" in out
+    assert re.search(r"the trainer through autograd .*: [\d,]+ samples/s \(\d+%\); the written-out backward is "
+                     r"\d+\.\d\dx that", out)
 
 
 def test_bench_scale_reports_epoch_time_and_each_process_peak_memory(capsys):

@@ -436,7 +436,7 @@ def cmd_models(args, data, model_cfg, train_cfg) -> int:
 def cmd_bench(args) -> int:
     """``vaegui bench``: trainer vs a plain DataLoader loop, each beside the share of the machine's
     measured GEMM ceiling it reaches (and ``--gui``: in the window)."""
-    from models.benchmark import compare
+    from models.benchmark import compare, in_own_process
 
     if args.scale is not None:
         from vaegui.scalebench import run
@@ -468,22 +468,27 @@ def cmd_bench(args) -> int:
     import torch
 
     from models.benchmark import ceiling_share, flops_per_image, gemm_ceiling
+    from models.mlpstep import written_step_applies
     from models.trainer import resolve_precision, training_device
 
     device = training_device(train_cfg.device)
     precision = resolve_precision(train_cfg.precision, device)
     flops = flops_per_image(model_cfg, train_cfg.batch_size)
+    backward = ("written out" if written_step_applies(model_cfg, train_cfg, device, False)
+                else "autograd")
     print(f"# {data.title}, {model_cfg.describe()}, batch {train_cfg.batch_size}, Adam {train_cfg.lr:g}, "
           f"{train_cfg.epochs} epochs, seeds {list(seeds)}; {flops / 1e6:.2f} MFLOP per image per step "
-          f"(forward + backward, torch.utils.flop_counter); trainer precision {precision}, "
+          f"(forward + backward, torch.utils.flop_counter); trainer precision {precision}, backward {backward}, "
           f"{torch.get_num_threads()} threads on {device.type}")
-    pairs = []
+    pairs, autograd = [], []
     ceilings = {"fp32": [], "bf16": []}
     for seed in seeds:  # the ceiling is measured between the loops, so it shares the machine's state
         ceilings["fp32"].append(gemm_ceiling(torch.float32, device=device))
         if precision == "bf16":
             ceilings["bf16"].append(gemm_ceiling(torch.bfloat16, device=device))
         pairs += compare(model_cfg, train_cfg, data, (seed,))
+        if backward == "written out":  # the same trainer through autograd, for the written step's gain
+            autograd.append(in_own_process("autograd", model_cfg, dataclasses.replace(train_cfg, seed=seed), data))
     ceiling = {k: statistics.median(v) for k, v in ceilings.items() if v}
     print("# GEMM ceiling (best 2048x2048 matmul): "
           + ", ".join(f"{k} {v / 1e9:,.1f} GFLOP/s" for k, v in ceiling.items()))
@@ -497,6 +502,13 @@ def cmd_bench(args) -> int:
         our_share = ceiling_share(ours.samples_per_s, flops, ceiling[precision])
         print(f"{seed:>4}  {ref.samples_per_s:>20,.0f}  {100 * ref_share:>9.0f}%  {ours.samples_per_s:>17,.0f}  "
               f"{100 * our_share:>9.0f}%  {ratio:>5.2f}  {ref.test_neg_elbo:>21.2f}  {ours.test_neg_elbo:>18.2f}")
+    if autograd:
+        print("the trainer through autograd (each seed after the two above): "
+              + ", ".join(f"{a.samples_per_s:,.0f} samples/s "
+                          f"({100 * ceiling_share(a.samples_per_s, flops, ceiling[precision]):.0f}%)" for a in autograd)
+              + "; the written-out backward is "
+              + f"{statistics.median(o.samples_per_s / a.samples_per_s for (_, o), a in zip(pairs, autograd)):.2f}x"
+              + " that (median over seeds)")
     ref_elbo = statistics.mean(r.test_neg_elbo for r, _ in pairs)
     our_elbo = statistics.mean(o.test_neg_elbo for _, o in pairs)
     print(f"throughput ratio (median over seeds): {statistics.median(ratios):.2f}x  (target >= 1.5x)")
@@ -508,7 +520,6 @@ def cmd_bench(args) -> int:
     if args.gui:
         import torch
 
-        from models.benchmark import in_own_process
         from vaegui.bench import gui_benchmark
         from vaegui.trainproc import child_threads
 
