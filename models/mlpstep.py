@@ -86,6 +86,26 @@ class BernoulliMLPStep:
             self.grad_views.append(self.flat[offset:offset + p.numel()].view_as(p))
             offset += size
 
+    def update(self, optimizer: torch.optim.Adam) -> None:
+        """``optimizer.step()`` for these parameters, the same fused Adam kernel called directly:
+        the gradients are always the same views, so the optimizer's per-step Python (~0.1–0.2 ms of
+        a 4 ms step on 2 CPU threads) is not needed. Falls back to ``optimizer.step()`` for its
+        first step (Adam's state does not exist yet) and for any setting the direct call does not
+        cover (several groups, weight decay, AMSGrad, an unfused optimizer)."""
+        group = optimizer.param_groups[0]
+        states = [optimizer.state.get(p) for p in self.params]
+        if (len(optimizer.param_groups) != 1 or not group.get("fused") or group["amsgrad"] or group["maximize"]
+                or group["weight_decay"] or group.get("decoupled_weight_decay") or group.get("capturable")
+                or group.get("differentiable") or not all(s and "exp_avg" in s for s in states)):
+            optimizer.step()
+            return
+        steps = [s["step"] for s in states]
+        torch._foreach_add_(steps, 1)
+        beta1, beta2 = group["betas"]
+        torch._fused_adam_(self.params, self.grad_views, [s["exp_avg"] for s in states],
+                           [s["exp_avg_sq"] for s in states], [], steps, lr=float(group["lr"]), beta1=beta1,
+                           beta2=beta2, weight_decay=0.0, eps=group["eps"], amsgrad=False, maximize=False)
+
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None,
                  kl_weight: float = 1.0) -> ELBOTerms:
         """One step's forward pass and the gradient of the loss, mean over the batch of

@@ -515,7 +515,10 @@ class Trainer:
                         f"the {what} became non-finite at step {bad_step} (epoch {epoch}); training went back "
                         f"to the state of step {self.step}: try a lower learning rate"
                     )
-                opt.step()
+                if self.written_step is None:
+                    opt.step()
+                else:
+                    self.written_step.update(opt)
                 extra = [terms.extra[k].mean() for k in self.term_keys if k in terms.extra]
                 if self.discriminator is not None:
                     extra.append(self.discriminator.step(terms.z, self.generator))

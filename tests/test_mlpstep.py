@@ -1,5 +1,7 @@
 """The default model's step with its backward written out (models/mlpstep.py) against autograd."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -107,6 +109,23 @@ def test_training_with_it_matches_training_through_autograd(digits, precision, r
         assert a.train_kl == pytest.approx(b.train_kl, rel=10 * rel)
     for (name, p), q in zip(written.model.named_parameters(), auto.model.parameters()):
         torch.testing.assert_close(p, q, rtol=atol, atol=atol, msg=name)
+
+
+def test_the_direct_adam_update_is_optimizer_step_bit_for_bit(digits):
+    runs = []
+    for direct in (True, False):
+        trainer = _trainer(digits, epochs=2, lr=3e-3)
+        if not direct:
+            trainer.written_step.update = lambda optimizer: optimizer.step()
+        list(trainer.run())
+        trainer.set_learning_rate(1e-3)  # a changed rate is read at the next step
+        trainer.config = dataclasses.replace(trainer.config, epochs=3)
+        list(trainer.run())
+        runs.append(trainer)
+    for (name, p), q in zip(runs[0].model.named_parameters(), runs[1].model.parameters()):
+        assert torch.equal(p, q), name
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(runs[0].optimizer.state[p][key], runs[1].optimizer.state[q][key]), (name, key)
 
 
 def test_a_non_finite_written_gradient_is_caught_before_the_update(digits):
