@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from models import ModelConfig, NonFiniteLossError, TrainConfig, Trainer, load_dataset
-from models.mlpstep import BernoulliMLPStep
+from models.mlpstep import BernoulliMLPStep, written_step_applies
 from models.objectives import objective_terms
 from models.vae import build_model
 
@@ -80,8 +80,9 @@ def test_other_models_are_refused():
 
 
 def _trainer(data, written=True, **train):
-    model = ModelConfig(input_shape=data.image_shape, latent_dim=4, hidden_dim=64)
-    return Trainer(model, TrainConfig(**{"precision": "fp32", **train}), data, written_backward=written)
+    model = ModelConfig(input_shape=data.image_shape, latent_dim=4, hidden_dim=64)  # on the CPU, even with a GPU
+    return Trainer(model, TrainConfig(**{"precision": "fp32", "device": "cpu", **train}), data,
+                   written_backward=written)
 
 
 @pytest.mark.parametrize("train, takes_it", [
@@ -91,6 +92,12 @@ def _trainer(data, written=True, **train):
 def test_which_runs_take_the_written_step(digits, train, takes_it):
     assert (_trainer(digits, **train).written_step is not None) is takes_it
     assert _trainer(digits, written=False, **train).written_step is None
+
+
+def test_a_gpu_and_a_distributed_run_keep_autograd():
+    assert written_step_applies(ModelConfig(), TrainConfig(), torch.device("cpu"), False)
+    assert not written_step_applies(ModelConfig(), TrainConfig(), torch.device("cuda", 0), False)
+    assert not written_step_applies(ModelConfig(), TrainConfig(), torch.device("cpu"), True)
 
 
 @pytest.mark.parametrize("precision, rel, atol", [("fp32", 1e-4, 1e-3), ("bf16", 1e-3, 5e-3)])
