@@ -136,26 +136,32 @@ class BernoulliMLPStep:
         inv = 1.0 / batch
         dt = self.dtype
         with torch.no_grad():
-            # .to() returns the tensor itself in float32: the casts cost only in bf16
-            w1, wm, wl, w2, w3 = (layer.weight.to(dt) for layer in self.layers)
-            xc = xf.to(dt)
-            h1 = torch.addmm(enc.bias.to(dt), xc, w1.t()).relu_()
-            mu = torch.addmm(enc_mu.bias.to(dt), h1, wm.t())
-            logvar = torch.addmm(enc_lv.bias.to(dt), h1, wl.t())
+            if dt is torch.float32:  # no casts (even .to()'s no-op costs a dispatch)
+                w1, wm, wl, w2, w3 = (layer.weight for layer in self.layers)
+                b1, bm, bl, b2, b3 = (layer.bias for layer in self.layers)
+                xc = xf
+            else:
+                w1, wm, wl, w2, w3 = (layer.weight.to(dt) for layer in self.layers)
+                b1, bm, bl, b2, b3 = (layer.bias.to(dt) for layer in self.layers)
+                xc = xf.to(dt)
+            h1 = torch.addmm(b1, xc, w1.t()).relu_()
+            mu = torch.addmm(bm, h1, wm.t())
+            logvar = torch.addmm(bl, h1, wl.t())
             eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=dt)
             std = torch.exp(0.5 * logvar)
             z = mu + std * eps
-            h2 = torch.addmm(dec.bias.to(dt), z, w2.t()).relu_()
-            logits = torch.addmm(dec_out.bias.to(dt), h2, w3.t()).float()
+            h2 = torch.addmm(b2, z, w2.t()).relu_()
+            logits = torch.addmm(b3, h2, w3.t()).float()
             recon = F.binary_cross_entropy_with_logits(logits, xf, reduction="none").sum(1)
             mu32, logvar32 = mu.float(), logvar.float()
             kl_d = gaussian_kl_per_dim(mu32, logvar32)
             kl = kl_d.sum(1)
-            # backward, from the logits down; bias gradients summed in float32
+            # backward, from the logits down (W3 is used again before its gradient is written over
+            # the caches); bias gradients summed in float32
             g_logits = torch.sigmoid(logits).sub_(xf).mul_(inv).to(dt)
+            g_h2 = _relu_backward(torch.mm(g_logits, w3), h2, 0)
             _mm_into(g_w3, g_logits.t(), h2)
             torch.sum(g_logits, 0, dtype=torch.float32, out=g_b3)
-            g_h2 = _relu_backward(torch.mm(g_logits, w3), h2, 0)
             _mm_into(g_w2, g_h2.t(), z)
             torch.sum(g_h2, 0, dtype=torch.float32, out=g_b2)
             g_z = torch.mm(g_h2, w2)
