@@ -30,15 +30,18 @@ _ALIGN = 16
 _relu_backward = torch.ops.aten.threshold_backward
 
 
+def _is_bernoulli_mlp_vae(config: ModelConfig) -> bool:
+    return config.model == "vae" and config.arch == "mlp" and config.likelihood == "bernoulli"
+
+
 def written_step_applies(model_config: ModelConfig, train_config: TrainConfig, device: torch.device,
                          distributed: bool) -> bool:
     """Whether a run trains with :class:`BernoulliMLPStep`: the β-VAE objective (any β,
     KL warm-up) of the MLP VAE with a Bernoulli likelihood, one sample per image (no IWAE
     bound, no free bits), on the CPU (fp32 or bf16), in one process. The step was measured
     only on the CPU, so a GPU keeps autograd."""
-    return (model_config.model == "vae" and model_config.arch == "mlp" and model_config.likelihood == "bernoulli"
-            and train_config.objective == "beta" and train_config.iw_k == 1 and train_config.free_bits == 0
-            and device.type == "cpu" and not distributed)
+    return (_is_bernoulli_mlp_vae(model_config) and train_config.objective == "beta" and train_config.iw_k == 1
+            and train_config.free_bits == 0 and device.type == "cpu" and not distributed)
 
 
 def _mm_into(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
@@ -66,10 +69,9 @@ class BernoulliMLPStep:
 
     def __init__(self, model: torch.nn.Module, mixed_precision: bool = False):
         cfg = model.config
-        if not (cfg.model == "vae" and cfg.arch == "mlp" and cfg.likelihood == "bernoulli"):
+        if not _is_bernoulli_mlp_vae(cfg):
             raise ValueError(f"the written-out step is for the MLP VAE with a Bernoulli likelihood, "
                              f"not a {cfg.arch} {cfg.model} with a {cfg.likelihood} likelihood")
-        self.model = model
         self.dtype = torch.bfloat16 if mixed_precision else torch.float32
         self.layers = (model.enc, model.enc_mu, model.enc_logvar, model.dec, model.dec_out)
         self.params = [p for layer in self.layers for p in (layer.weight, layer.bias)]

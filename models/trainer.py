@@ -21,7 +21,7 @@ from models.evaluation import EvaluationStopped, evaluate
 from models.factorvae import FactorVAEDiscriminator
 from models.metrics import MetricsStopped, epoch_scores
 from models.mlpstep import BernoulliMLPStep, written_step_applies
-from models.objectives import objective_terms
+from models.objectives import ELBOTerms, objective_terms
 from models.penalties import OBJECTIVE_TERMS, Penalty, capacity
 from models.semisupervised import classification_error, labelled_subset, labelled_terms
 from models.state import optimizer_state, optimizer_tensors, state_tensors
@@ -320,6 +320,7 @@ class Trainer:
             check_distributable(model_config.model, train_config)
             self._dstep = DistributedStep(dist, self.model, self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train_config.lr, **_fused_adam(self.device))
+        self._params = list(self.model.parameters())  # for the gradient check of every step
         #: the default model's step with its backward written out (models/mlpstep.py), None where autograd runs
         self.written_step = (BernoulliMLPStep(self.model, self.mixed_precision) if written_backward and
                              written_step_applies(model_config, train_config, self.device, dist is not None) else None)
@@ -437,7 +438,6 @@ class Trainer:
         """
         cfg = self.config
         model, opt = self.model, self.optimizer
-        params = list(model.parameters())  # for the gradient check of every step
         model.train()
         self._good_state = self.export_state(on_device=True)
         n = len(self.train_x)
@@ -481,30 +481,7 @@ class Trainer:
                 y = None if self.train_y is None else self.train_y[idx]
                 if self.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                if self.written_step is not None:
-                    terms = self.written_step(x, self.generator, self.kl_weight())
-                    loss = terms.loss.mean()
-                elif self.dist is None:
-                    terms = objective_terms(
-                        model, x, y, self.generator, kl_weight=self.kl_weight(), free_bits=cfg.free_bits,
-                        iw_k=cfg.iw_k, autocast=self.mixed_precision,
-                        penalty=None if cfg.objective == "beta" else self.penalty(), commitment=cfg.commitment,
-                    )
-                    loss = terms.loss.mean()
-                else:
-                    terms, loss = self._dstep.terms(x, y, n_global, self.generator, self.kl_weight(),
-                                                    self.mixed_precision)
-                if self.semi_supervised:
-                    ce = self._m2_labelled_loss(len(idx))
-                    loss = loss + ce[0]
-                    terms.extra["classification"] = ce[1]
-                if self.written_step is None:
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    grads = [p.grad for p in params if p.grad is not None]
-                    checked = torch._foreach_norm(grads)
-                else:  # the sum of the flat buffer: finite iff every gradient is (short of a sum over 3e38)
-                    checked = [self.written_step.flat.sum()]
+                terms, loss, checked = self._forward_backward(x, y, len(idx), n_global)
                 # the loss and every gradient are checked before the update, in one host sync
                 finite = torch.isfinite(torch.stack([loss.detach().float(), *checked]))
                 if not bool(finite.all()):
@@ -684,6 +661,32 @@ class Trainer:
         sums = [float(v) for v in pos["epoch_sums"]][: 3 + len(self.term_keys)]
         self._epoch_sums = sums + [0.0] * (3 + len(self.term_keys) - len(sums))
         self.history = [EpochEnd(**e) for e in info.get("history", [])]
+
+    def _forward_backward(self, x: torch.Tensor, y: torch.Tensor | None, batch: int,
+                          n_global: int) -> tuple[ELBOTerms, torch.Tensor, list[torch.Tensor]]:
+        """One step's terms, its loss and the gradients left in the parameters' ``.grad``, with
+        what the non-finite check reads: the written step's flat buffer's sum (finite iff every
+        gradient is, short of a sum over 3e38), or each gradient's norm after autograd."""
+        if self.written_step is not None:
+            terms = self.written_step(x, self.generator, self.kl_weight())
+            return terms, terms.loss.mean(), [self.written_step.flat.sum()]
+        cfg = self.config
+        if self.dist is None:
+            terms = objective_terms(
+                self.model, x, y, self.generator, kl_weight=self.kl_weight(), free_bits=cfg.free_bits,
+                iw_k=cfg.iw_k, autocast=self.mixed_precision,
+                penalty=None if cfg.objective == "beta" else self.penalty(), commitment=cfg.commitment,
+            )
+            loss = terms.loss.mean()
+        else:
+            terms, loss = self._dstep.terms(x, y, n_global, self.generator, self.kl_weight(), self.mixed_precision)
+        if self.semi_supervised:
+            ce = self._m2_labelled_loss(batch)
+            loss = loss + ce[0]
+            terms.extra["classification"] = ce[1]
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        return terms, loss, torch._foreach_norm([p.grad for p in self._params if p.grad is not None])
 
     def _m2_labelled_loss(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """M2's labelled part of a step: a batch of labelled images drawn with replacement, their

@@ -474,8 +474,8 @@ def cmd_bench(args) -> int:
     device = training_device(train_cfg.device)
     precision = resolve_precision(train_cfg.precision, device)
     flops = flops_per_image(model_cfg, train_cfg.batch_size)
-    backward = ("written out" if written_step_applies(model_cfg, train_cfg, device, False)
-                else "autograd")
+    written = written_step_applies(model_cfg, train_cfg, device, False)
+    backward = "written out" if written else "autograd"
     print(f"# {data.title}, {model_cfg.describe()}, batch {train_cfg.batch_size}, Adam {train_cfg.lr:g}, "
           f"{train_cfg.epochs} epochs, seeds {list(seeds)}; {flops / 1e6:.2f} MFLOP per image per step "
           f"(forward + backward, torch.utils.flop_counter); trainer precision {precision}, backward {backward}, "
@@ -487,7 +487,7 @@ def cmd_bench(args) -> int:
         if precision == "bf16":
             ceilings["bf16"].append(gemm_ceiling(torch.bfloat16, device=device))
         pairs += compare(model_cfg, train_cfg, data, (seed,))
-        if backward == "written out":  # the same trainer through autograd, for the written step's gain
+        if written:  # the same trainer through autograd, for the written step's gain
             autograd.append(in_own_process("autograd", model_cfg, dataclasses.replace(train_cfg, seed=seed), data))
     ceiling = {k: statistics.median(v) for k, v in ceilings.items() if v}
     print("# GEMM ceiling (best 2048x2048 matmul): "
