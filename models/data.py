@@ -94,6 +94,12 @@ def as_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(divisor)
 
 
+def split_order(n: int, seed: int = 0) -> torch.Tensor:
+    """The seeded permutation ``(n,)`` int64 that :func:`split_images` puts ``n`` images in:
+    the first ``n_test`` of it are the test split, the rest the training split."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+
 def split_images(
     name: str,
     images: np.ndarray,
@@ -103,11 +109,15 @@ def split_images(
     class_names: tuple[str, ...] | None = None,
     factors: np.ndarray | None = None,
     factor_names: tuple[str, ...] = (),
+    in_split_order: bool = False,
 ) -> ImageDataset:
     """Split ``images`` ``(N, C, H, W)`` into a seeded train/test split.
 
     Float images must already lie in [0, 1]. uint8 images (0..255) keep their training
     split as uint8 (4× smaller; converted per batch) and get a float test split.
+    ``in_split_order``: the images, labels and factors are already in :func:`split_order`'s
+    order for ``seed`` (a loader that renders them in that order); no permuted copy is made
+    and a uint8 training split shares ``images``' memory.
 
     Raises:
         ValueError: on a wrong rank, a label count that does not match, pixel values
@@ -122,7 +132,7 @@ def split_images(
     compact = images.dtype == np.uint8
     if not compact and (not np.isfinite(images).all() or images.min() < 0 or images.max() > 1):
         raise ValueError("pixel values must be finite and lie in [0, 1]")
-    perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    perm = slice(None) if in_split_order else split_order(len(images), seed)
     x = torch.as_tensor(images)[perm]
     if not compact:
         x = x.float()
@@ -184,9 +194,12 @@ def load_dataset(name: str, seed: int = 0) -> ImageDataset:
         from models import shapes
 
         count = shapes_count(name)
-        indices = shapes.sample_indices(count, seed)
-        images = shapes.render_many(indices) * np.uint8(255)  # compact uint8 storage
+        # rendered in the split's order, as uint8 0..255 into one array: the training split is that
+        # array, with no permuted copy beside it (the same images as rendering, then permuting)
+        indices = shapes.sample_indices(count, seed)[split_order(count, seed).numpy()]
+        images = shapes.render_many(indices, on=255)
         factors = shapes.factor_values(shapes.factors_of(indices))
         return split_images(name, images, factors[:, 0].astype(np.int64), n_test=count // 5, seed=seed,
-                            class_names=shapes.SHAPES, factors=factors, factor_names=shapes.FACTOR_NAMES)
+                            class_names=shapes.SHAPES, factors=factors, factor_names=shapes.FACTOR_NAMES,
+                            in_split_order=True)
     raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")

@@ -85,6 +85,12 @@ def sample_indices(n: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(TOTAL, size=n, replace=False))
 
 
-def render_many(indices: np.ndarray) -> np.ndarray:
-    """Images ``(N, 1, 64, 64)`` uint8 of the given flat indices."""
-    return np.stack([render(int(i)) for i in indices])[:, None]
+def render_many(indices: np.ndarray, on: int = 1) -> np.ndarray:
+    """Images ``(N, 1, 64, 64)`` uint8 of the given flat indices, the shape's pixels ``on``
+    (1, or 255 for pixels stored as 0..255), the rest 0: one array, written in place."""
+    out = np.empty((len(indices), 1, SIZE, SIZE), dtype=np.uint8)
+    for k, i in enumerate(indices):
+        out[k, 0] = render(int(i))
+    if on != 1:
+        np.multiply(out, np.uint8(on), out=out)
+    return out

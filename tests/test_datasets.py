@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from models.datasets import DatasetSpec, parse_dataset, resolve_dataset
 
@@ -37,3 +38,21 @@ def test_resolve_loads_builtin_data_and_imports_files_with_a_report(tmp_path):
     imported, report = resolve_dataset(str(npz))
     assert imported.name == f"file:{npz}" and report.loaded == 12
     assert resolve_dataset(imported.name)[0].name == imported.name  # its own name resolves again
+
+
+def test_shapes_rendered_in_the_split_order_are_the_rendered_images_split():
+    """Shapes renders straight into the split's order (no permuted copy of the store): the
+    same images, labels, factors and split as rendering in index order and splitting after."""
+    from models import shapes
+    from models.data import load_dataset, split_images
+
+    for seed in (0, 3):
+        data = load_dataset("shapes:120", seed)
+        indices = shapes.sample_indices(120, seed)
+        factors = shapes.factor_values(shapes.factors_of(indices))
+        old = split_images("shapes:120", shapes.render_many(indices) * np.uint8(255), factors[:, 0].astype(np.int64),
+                           n_test=24, seed=seed, factors=factors)
+        assert data.train_x.dtype == old.train_x.dtype == torch.uint8
+        for key in ("train_x", "train_y", "test_x", "test_y", "train_factors", "test_factors"):
+            assert getattr(data, key).equal(getattr(old, key)), key
+        assert int(data.train_x.max()) == 255 and set(data.train_x.unique().tolist()) == {0, 255}
