@@ -3,12 +3,15 @@
 numpy/torch conversions of the app live here).
 
 Everything in this module is picklable without torch objects, so it travels over a
-``multiprocessing`` queue as plain arrays and JSON-like dicts.
+``multiprocessing`` queue as plain arrays and JSON-like dicts; the one exception is a
+dataset sent with ``shared=True``, whose tensors travel as handles to shared memory.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,34 +31,78 @@ def arrays_to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(v) for k, v in arrays.items()}
 
 
-def dataset_to_arrays(data: ImageDataset) -> dict:
+_DATASET_TENSORS = ("train_x", "train_y", "test_x", "test_y", "train_factors", "test_factors")
+#: a dataset moves into shared memory (``/dev/shm``) only where this many times its size is free
+#: there: as much again stays for others (containers often give it 64 MB)
+SHM_SPARE_FACTOR = 2
+
+
+def shm_free_bytes() -> int:
+    """Free bytes of ``/dev/shm``, where shared CPU tensors live on Linux (0 where there is none)."""
+    try:
+        st = os.statvfs("/dev/shm")
+    except OSError:
+        return 0
+    return st.f_bavail * st.f_frsize
+
+
+def share_tensors(tensors: list[torch.Tensor]) -> bool:
+    """Move the storages of CPU ``tensors`` into shared memory, in place
+    (:meth:`torch.Tensor.share_memory_`: every holder of these tensors then reads the shared
+    copy, and a ``multiprocessing`` queue sends a handle to it in place of the bytes).
+
+    Only on Linux, and only when ``/dev/shm`` has :data:`SHM_SPARE_FACTOR` times their size
+    free; returns whether they are shared now. Nothing changes when they are not."""
+    if not sys.platform.startswith("linux") or any(t.device.type != "cpu" for t in tensors):
+        return False
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors if not t.is_shared()}
+    if not storages:
+        return True
+    if shm_free_bytes() < SHM_SPARE_FACTOR * sum(storages.values()):
+        return False
+    try:
+        for t in tensors:
+            t.share_memory_()
+    except RuntimeError:  # the shared-memory manager refused: the tensors keep (or went back to) a private copy
+        return all(t.is_shared() for t in tensors)
+    return True
+
+
+def dataset_to_arrays(data: ImageDataset, shared: bool = False) -> dict:
     """A picklable, framework-neutral copy of a dataset: images ``(N, C, H, W)`` (uint8,
     or float32 pixels in [0, 1]), labels ``(N,)``, the name, the class names and the
-    ground-truth factors ``(N, K)`` with their names (None where the data has none)."""
+    ground-truth factors ``(N, K)`` with their names (None where the data has none).
+
+    ``shared``: where :func:`share_tensors` can move the dataset's tensors into shared
+    memory, they are returned as those tensors, not as numpy arrays: a training process then
+    maps the same pages instead of receiving a pickled copy. The receiving side must not
+    write to them."""
+    present = [getattr(data, k) for k in _DATASET_TENSORS if getattr(data, k) is not None]
+    as_tensors = shared and share_tensors(present)
+
+    def out(t: torch.Tensor | None):
+        return None if t is None else t if as_tensors else t.numpy()
+
     return {
         "name": data.name,
-        "train_x": data.train_x.numpy(),
-        "train_y": data.train_y.numpy(),
-        "test_x": data.test_x.numpy(),
-        "test_y": data.test_y.numpy(),
+        **{k: out(getattr(data, k)) for k in _DATASET_TENSORS},
         "class_names": tuple(data.class_names),
-        "train_factors": None if data.train_factors is None else data.train_factors.numpy(),
-        "test_factors": None if data.test_factors is None else data.test_factors.numpy(),
         "factor_names": tuple(data.factor_names),
     }
 
 
 def dataset_from_arrays(arrays: dict) -> ImageDataset:
-    """The inverse of :func:`dataset_to_arrays` (the arrays are shared, not copied)."""
+    """The inverse of :func:`dataset_to_arrays` (numpy arrays and shared tensors are used as
+    they are, not copied)."""
+
+    def tensor(key: str) -> torch.Tensor | None:
+        value = arrays.get(key)
+        return value if value is None or isinstance(value, torch.Tensor) else torch.from_numpy(value)
+
     return ImageDataset(
         name=arrays["name"],
-        train_x=torch.from_numpy(arrays["train_x"]),
-        train_y=torch.from_numpy(arrays["train_y"]),
-        test_x=torch.from_numpy(arrays["test_x"]),
-        test_y=torch.from_numpy(arrays["test_y"]),
+        **{k: tensor(k) for k in _DATASET_TENSORS},
         class_names=arrays["class_names"],
-        train_factors=None if arrays.get("train_factors") is None else torch.from_numpy(arrays["train_factors"]),
-        test_factors=None if arrays.get("test_factors") is None else torch.from_numpy(arrays["test_factors"]),
         factor_names=tuple(arrays.get("factor_names", ())),
     )
 

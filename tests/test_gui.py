@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from PySide6.QtCore import Qt
 
+from models.state import shm_free_bytes
 from vaegui.figdialog import FigureExportDialog
 from vaegui.mainwindow import MainWindow
 
@@ -43,7 +44,12 @@ def test_window_opens_on_real_digits(qtbot, window):
 
 
 def test_train_two_epochs_plots_fill_and_test_elbo_falls(qtbot, window):
+    data = window.handle.dataset
+    pixels = data.train_x.clone(), data.test_x.clone()
     train_to_end(qtbot, window, epochs=2)
+    # the training process read the window's images, in shared memory where there was room: unchanged
+    assert data.train_x.equal(pixels[0]) and data.test_x.equal(pixels[1])
+    assert data.train_x.is_shared() or shm_free_bytes() < 2 * (pixels[0].nbytes + pixels[1].nbytes)
     steps = 2 * window.controller.steps_per_epoch
     # the plots redraw on a 10 Hz timer: wait for what a person would see
     qtbot.waitUntil(lambda: window.plots.point_counts() == {"train": steps, "test": 2}, timeout=2000)

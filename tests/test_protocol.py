@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import pickle
 import queue
+import sys
 
 import numpy as np
 import pytest
@@ -48,3 +49,69 @@ def test_an_unknown_message_fails_loudly(qtbot):
     controller._inbox.put(("steps", "an old-style tuple"))
     with pytest.raises(protocol.ProtocolError, match="unknown message"):
         controller.poll()
+
+
+def _receive_dataset(jobs, results) -> None:
+    """A spawned process's side: what arrived, and whether it is the sender's shared memory."""
+    from models.state import dataset_from_arrays
+
+    arrays = jobs.get()
+    data = dataset_from_arrays(arrays)
+    results.put((type(arrays["train_x"]).__name__, data.train_x.is_shared(), data.test_x.is_shared(),
+                 data.train_x.numpy().copy(), data.test_x.numpy().copy(), data.train_y.numpy().copy()))
+
+
+def _fresh_dataset(n: int = 50):
+    from models.data import split_images
+
+    rng = np.random.default_rng(0)
+    return split_images("u8", rng.integers(0, 256, (n, 1, 8, 8), dtype=np.uint8), rng.integers(0, 3, n), n_test=10)
+
+
+def test_a_jobs_dataset_in_shared_memory_is_mapped_by_the_training_process_not_copied():
+    import multiprocessing as mp
+
+    from models.state import dataset_to_arrays, shm_free_bytes
+
+    if shm_free_bytes() < 2**20:
+        pytest.skip("this machine has no shared memory (/dev/shm) to put a dataset in")
+    data = _fresh_dataset()
+    before = data.train_x.clone(), data.test_x.clone()
+    assert not data.train_x.is_shared()
+    arrays = dataset_to_arrays(data, shared=True)
+    # moved in place: the holder's own tensors now live in shared memory, with the same pixels
+    assert data.train_x.is_shared() and data.test_x.is_shared() and arrays["train_x"] is data.train_x
+    assert data.train_x.equal(before[0]) and data.test_x.equal(before[1])
+    ctx = mp.get_context("spawn")
+    jobs, results = ctx.Queue(), ctx.Queue()
+    child = ctx.Process(target=_receive_dataset, args=(jobs, results))
+    child.start()
+    try:
+        jobs.put(arrays)
+        kind, train_shared, test_shared, train_x, test_x, train_y = results.get(timeout=60)
+    finally:
+        child.join(timeout=30)
+    assert kind == "Tensor" and train_shared and test_shared
+    assert np.array_equal(train_x, before[0].numpy()) and np.array_equal(test_x, before[1].numpy())
+    assert np.array_equal(train_y, data.train_y.numpy())
+
+
+def test_without_room_in_shared_memory_a_job_carries_a_copy(monkeypatch):
+    """Shared memory takes a dataset only where twice its size is free (as much stays for others)."""
+    from models import state
+
+    data = _fresh_dataset()
+    tensors = (data.train_x, data.train_y, data.test_x, data.test_y)
+    size = sum({t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}.values())
+    monkeypatch.setattr(state, "shm_free_bytes", lambda: 10**12)
+    plain = state.dataset_to_arrays(data)  # not asked to share: a copy, whatever the room
+    assert isinstance(plain["test_x"], np.ndarray) and not data.test_x.is_shared()
+    monkeypatch.setattr(state, "shm_free_bytes", lambda: 2 * size - 1)
+    arrays = state.dataset_to_arrays(data, shared=True)
+    assert isinstance(arrays["train_x"], np.ndarray) and not any(t.is_shared() for t in tensors)
+    assert state.dataset_from_arrays(arrays).train_x.equal(data.train_x)
+    if not sys.platform.startswith("linux"):
+        return
+    monkeypatch.setattr(state, "shm_free_bytes", lambda: 2 * size)
+    arrays = state.dataset_to_arrays(data, shared=True)
+    assert arrays["train_x"] is data.train_x and all(t.is_shared() for t in tensors)

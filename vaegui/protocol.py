@@ -1,7 +1,9 @@
 """The typed messages between the window and its training process.
 
 One frozen dataclass per message, plain data only (configs, numpy arrays, the
-trainer's metric records), so everything pickles over a ``multiprocessing`` queue.
+trainer's metric records), so everything pickles over a ``multiprocessing`` queue; a
+:class:`Job`'s dataset may instead hold CPU tensors in shared memory, which the queue
+sends as handles (:func:`models.state.dataset_to_arrays` with ``shared=True``).
 The window sends a :class:`Job` (or ``None`` to end the process); the process
 answers with the messages below, in this order for a run::
 
@@ -53,8 +55,9 @@ class RunFolderSettings:
 
 @dataclass(frozen=True)
 class Job:
-    """Train ``model`` with ``train`` on ``data`` (:func:`models.state.dataset_to_arrays`),
-    a new model or ``resume`` continued to ``train.epochs`` in total."""
+    """Train ``model`` with ``train`` on ``data`` (:func:`models.state.dataset_to_arrays`:
+    numpy arrays, or tensors in shared memory that the process must only read), a new model
+    or ``resume`` continued to ``train.epochs`` in total."""
 
     model: ModelConfig
     train: TrainConfig

@@ -158,7 +158,9 @@ class TrainingController(QObject):
         self._run.set()
         self.last_step = 0
         self.steps_per_epoch = self.total_steps = 0
-        self._jobs.put(Job(model_config, train_config, dataset_to_arrays(data), resume, autosave, run_folder))
+        # the dataset goes over in shared memory where there is room for it: the child maps it, no copy
+        self._jobs.put(Job(model_config, train_config, dataset_to_arrays(data, shared=True), resume, autosave,
+                           run_folder))
         self.running = True
         self._poll.start()
         self.running_changed.emit(True)
