@@ -4,7 +4,7 @@ numpy/torch conversions of the app live here).
 
 Everything in this module is picklable without torch objects, so it travels over a
 ``multiprocessing`` queue as plain arrays and JSON-like dicts; the one exception is a
-dataset sent with ``shared=True``, whose tensors travel as handles to shared memory.
+dataset in shared memory sent with ``shared=True``, whose tensors travel as handles.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def share_tensors(tensors: list[torch.Tensor]) -> bool:
     copy, and a ``multiprocessing`` queue sends a handle to it in place of the bytes).
 
     Only on Linux, and only when ``/dev/shm`` has :data:`SHM_SPARE_FACTOR` times their size
-    free; returns whether they are shared now. Nothing changes when they are not."""
+    free; returns whether they are shared now. Nothing changes when they are not. The move
+    frees the old memory: call it before any other thread may read the tensors."""
     if not sys.platform.startswith("linux") or any(t.device.type != "cpu" for t in tensors):
         return False
     storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors if not t.is_shared()}
@@ -63,9 +64,14 @@ def share_tensors(tensors: list[torch.Tensor]) -> bool:
     try:
         for t in tensors:
             t.share_memory_()
-    except RuntimeError:  # the shared-memory manager refused: the tensors keep (or went back to) a private copy
+    except RuntimeError:  # the shared-memory manager refused: the rest keep their private copy
         return all(t.is_shared() for t in tensors)
     return True
+
+
+def dataset_tensors(data: ImageDataset) -> list[torch.Tensor]:
+    """The dataset's tensors (images, labels, factors where there are some)."""
+    return [getattr(data, k) for k in _DATASET_TENSORS if getattr(data, k) is not None]
 
 
 def dataset_to_arrays(data: ImageDataset, shared: bool = False) -> dict:
@@ -73,12 +79,11 @@ def dataset_to_arrays(data: ImageDataset, shared: bool = False) -> dict:
     or float32 pixels in [0, 1]), labels ``(N,)``, the name, the class names and the
     ground-truth factors ``(N, K)`` with their names (None where the data has none).
 
-    ``shared``: where :func:`share_tensors` can move the dataset's tensors into shared
-    memory, they are returned as those tensors, not as numpy arrays: a training process then
-    maps the same pages instead of receiving a pickled copy. The receiving side must not
-    write to them."""
-    present = [getattr(data, k) for k in _DATASET_TENSORS if getattr(data, k) is not None]
-    as_tensors = shared and share_tensors(present)
+    ``shared``: where the dataset's tensors are all in shared memory already
+    (:func:`share_tensors`), they are returned as they are, not as numpy arrays: a training
+    process then maps the same pages instead of receiving a pickled copy. The receiving side
+    must not write to them."""
+    as_tensors = shared and all(t.is_shared() for t in dataset_tensors(data))
 
     def out(t: torch.Tensor | None):
         return None if t is None else t if as_tensors else t.numpy()

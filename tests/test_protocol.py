@@ -71,17 +71,20 @@ def _fresh_dataset(n: int = 50):
 def test_a_jobs_dataset_in_shared_memory_is_mapped_by_the_training_process_not_copied():
     import multiprocessing as mp
 
-    from models.state import dataset_to_arrays, shm_free_bytes
+    from models.state import dataset_tensors, dataset_to_arrays, share_tensors, shm_free_bytes
 
     if shm_free_bytes() < 2**20:
         pytest.skip("this machine has no shared memory (/dev/shm) to put a dataset in")
     data = _fresh_dataset()
     before = data.train_x.clone(), data.test_x.clone()
     assert not data.train_x.is_shared()
-    arrays = dataset_to_arrays(data, shared=True)
+    assert isinstance(dataset_to_arrays(data, shared=True)["train_x"], np.ndarray)  # not shared yet: a copy
+    assert share_tensors(dataset_tensors(data))
     # moved in place: the holder's own tensors now live in shared memory, with the same pixels
-    assert data.train_x.is_shared() and data.test_x.is_shared() and arrays["train_x"] is data.train_x
+    assert data.train_x.is_shared() and data.test_x.is_shared()
     assert data.train_x.equal(before[0]) and data.test_x.equal(before[1])
+    arrays = dataset_to_arrays(data, shared=True)
+    assert arrays["train_x"] is data.train_x
     ctx = mp.get_context("spawn")
     jobs, results = ctx.Queue(), ctx.Queue()
     child = ctx.Process(target=_receive_dataset, args=(jobs, results))
@@ -101,17 +104,16 @@ def test_without_room_in_shared_memory_a_job_carries_a_copy(monkeypatch):
     from models import state
 
     data = _fresh_dataset()
-    tensors = (data.train_x, data.train_y, data.test_x, data.test_y)
+    tensors = state.dataset_tensors(data)
     size = sum({t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}.values())
-    monkeypatch.setattr(state, "shm_free_bytes", lambda: 10**12)
-    plain = state.dataset_to_arrays(data)  # not asked to share: a copy, whatever the room
-    assert isinstance(plain["test_x"], np.ndarray) and not data.test_x.is_shared()
     monkeypatch.setattr(state, "shm_free_bytes", lambda: 2 * size - 1)
+    assert not state.share_tensors(tensors) and not any(t.is_shared() for t in tensors)
     arrays = state.dataset_to_arrays(data, shared=True)
-    assert isinstance(arrays["train_x"], np.ndarray) and not any(t.is_shared() for t in tensors)
+    assert isinstance(arrays["train_x"], np.ndarray)
     assert state.dataset_from_arrays(arrays).train_x.equal(data.train_x)
     if not sys.platform.startswith("linux"):
         return
     monkeypatch.setattr(state, "shm_free_bytes", lambda: 2 * size)
-    arrays = state.dataset_to_arrays(data, shared=True)
-    assert arrays["train_x"] is data.train_x and all(t.is_shared() for t in tensors)
+    assert state.share_tensors(tensors) and all(t.is_shared() for t in tensors)
+    assert isinstance(state.dataset_to_arrays(data)["test_x"], np.ndarray)  # not asked to share: a copy
+    assert state.dataset_to_arrays(data, shared=True)["train_x"] is data.train_x

@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject, Signal
 
 from models.config import ModelConfig
 from models.data import ImageDataset
+from models.state import dataset_tensors, share_tensors
 from models.vae import build_model
 
 
@@ -80,7 +81,10 @@ class ModelHandle(QObject):
         return tuple(self.dataset.class_names) if self.dataset is not None else ()
 
     def set_dataset(self, dataset: ImageDataset) -> None:
-        """Use ``dataset`` for the panels' images (the model stays until Train)."""
+        """Use ``dataset`` for the panels' images (the model stays until Train). Its tensors
+        move into shared memory where there is room (:func:`models.state.share_tensors`),
+        before any panel's thread reads them, so that the training process maps them."""
+        share_tensors(dataset_tensors(dataset))
         self.dataset = dataset
         self.dataset_changed.emit()
 
