@@ -182,6 +182,11 @@ class MetricHistory:
         return header, rows
 
 
+def epochs_text(n: int) -> str:
+    """``"1 epoch"``, ``"2 epochs"``, ``"1,000 epochs"``."""
+    return f"{n:,} epoch" if n == 1 else f"{n:,} epochs"
+
+
 def format_duration(seconds: float) -> str:
     """``h:mm:ss`` or ``m:ss``."""
     seconds = max(0, int(round(seconds)))
@@ -224,7 +229,7 @@ class Progress:
         if self.phase == "idle":
             return "Not started"
         if self.phase == "finished":
-            return f"Finished {self.epoch} epochs"
+            return f"Finished {epochs_text(self.epoch)}"
         evaluating = " · evaluating on the test split…" if self.phase == "evaluating" else ""
         return f"Epoch {self.epoch}/{self.epochs} · step {self.done}/{self.total} (%p%){evaluating}"
 

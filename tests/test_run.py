@@ -65,3 +65,12 @@ def test_opening_a_state_replaces_the_history_and_going_back_cuts_it():
     info = dict(state.info, position=dict(state.info["position"], step=3))
     other.on_state(TrainingState(state.arrays, info))  # training went back to step 3
     assert cut == [3] and other.history.steps.size == 3 and other.history.epochs == []
+
+
+def test_one_epoch_is_said_in_the_singular():
+    from models.run import epochs_text
+
+    run = Run()
+    feed_a_real_run(run, epochs=1)
+    assert run.progress.text() == "Finished 1 epoch"
+    assert [epochs_text(n) for n in (0, 1, 2, 1000)] == ["0 epochs", "1 epoch", "2 epochs", "1,000 epochs"]

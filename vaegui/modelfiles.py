@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QMenu, QMessageBox
 
 from models.checkpoint import SUFFIX, CheckpointError, import_state_dict, read_checkpoint, save_checkpoint
 from models.datasets import DatasetSpec, parse_dataset
+from models.run import epochs_text
 from models.state import TrainingState
 from vaegui.context import WindowContext
 from vaegui.dialogs import choose_open_path, choose_save_path
@@ -144,7 +145,7 @@ class ModelFiles(QObject):
         self.ctx.form.show_error("")
         last = c.info.get("history", [])[-1:] or [{}]
         score = f"; test −ELBO {last[0]['test_neg_elbo']:.2f} nats per image" if "test_neg_elbo" in last[0] else ""
-        self.ctx.status(f"Opened {Path(path).name}: {c.epochs_done} epochs{score}.")
+        self.ctx.status(f"Opened {Path(path).name}: {epochs_text(c.epochs_done)}{score}.")
         self.ctx.window.setWindowTitle(f"vaegui — {Path(path).name} — {data.title}")
         return True
 

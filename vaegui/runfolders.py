@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMessageBox
 
 from models.config import ModelConfig
+from models.run import epochs_text
 from models.runfolder import RunFolderError, read_status
 from vaegui.context import WindowContext
 from vaegui.dialogs import choose_folder
@@ -117,7 +118,7 @@ class RunFolders(QObject):
         ctx.refresh()
         ctx.form.show_error("")
         state = feed.state or "running"
-        ctx.status(f"Following {feed.folder.name} ({state}): {len(ctx.run.history.epochs)} epochs so far.")
+        ctx.status(f"Following {feed.folder.name} ({state}): {epochs_text(len(ctx.run.history.epochs))} so far.")
         ctx.window.setWindowTitle(f"vaegui — run {feed.folder.name} — {data.title}")
         return True
 
@@ -143,5 +144,5 @@ class RunFolders(QObject):
     def _ended(self, state: str) -> None:
         epochs = self.ctx.run.history.epochs
         score = f"; test −ELBO {epochs[-1].test_neg_elbo:.2f} nats per image" if epochs else ""
-        self.ctx.status(f"The followed run {state}: {len(epochs)} epochs{score}.")
+        self.ctx.status(f"The followed run {state}: {epochs_text(len(epochs))}{score}.")
         self.ctx.refresh()

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QLabel, QMessageBox
 from models.checkpoint import CheckpointError, check_folder_writable
 from models.config import TrainConfig, fields_of
 from models.resources import check_memory, dataset_bytes
+from models.run import epochs_text
 from models.state import TrainingState, arrays_to_tensors
 from models.trainer import EpochEnd, TrainingDone, training_device
 from vaegui.context import WindowContext
@@ -92,7 +93,7 @@ class TrainingActions(QObject):
         ctx.run.begin(model_config, train_config, data.name)
         ctx.controller.start(model_config, train_config, data, autosave=self.autosave_settings(),
                              run_folder=self.run_folder(model_config, data.name, resume=False))
-        ctx.status(f"Training {model_config.describe()} on {data.title} for {train_config.epochs} epochs…")
+        ctx.status(f"Training {model_config.describe()} on {data.title} for {epochs_text(train_config.epochs)}…")
 
     def continue_training(self) -> None:
         """Train the current model further, up to the form's epoch count in total
@@ -104,7 +105,7 @@ class TrainingActions(QObject):
         done, finished = state.position.epoch, state.at_epoch_end
         form_config = ctx.form.train_config()
         if form_config.epochs <= done and finished:
-            ctx.form.show_error(f"The model has trained {done} epochs: set Epochs above {done} to continue.")
+            ctx.form.show_error(f"The model has trained {epochs_text(done)}: set Epochs above {done} to continue.")
             return
         config = resumed_config(state.train_config, form_config)
         config = dataclasses.replace(config, epochs=max(config.epochs, done + (0 if finished else 1)))
@@ -181,9 +182,9 @@ class TrainingActions(QObject):
         last = done.history[-1] if done.history else None
         score = f"; test −ELBO {last.test_neg_elbo:.2f} nats per image" if last else ""
         if done.stopped:
-            self.ctx.status(f"Stopped at step {done.step} after {done.epochs_completed} epochs{score}.")
+            self.ctx.status(f"Stopped at step {done.step} after {epochs_text(done.epochs_completed)}{score}.")
         else:
-            self.ctx.status(f"Finished {done.epochs_completed} epochs{score}.")
+            self.ctx.status(f"Finished {epochs_text(done.epochs_completed)}{score}.")
 
     def _on_failed(self, message: str, details: str) -> None:
         self.ctx.form.show_error(message + " The last good weights are still shown.")
