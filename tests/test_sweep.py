@@ -60,7 +60,7 @@ def test_the_sweep_dialog_runs_fills_the_plot_opens_a_run_and_cancels(qtbot, win
     dialog.beta_edit.setText("1 4")
     dialog.seed_edit.setText("0")
     dialog.folder_edit.setText(str(tmp_path / "runs"))
-    assert "2 runs of 1 epochs" in dialog.summary.text()
+    assert "2 runs of 1 epoch each" in dialog.summary.text()
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     assert dialog.process is not None and not dialog.start_button.isEnabled()
     qtbot.waitUntil(lambda: dialog.process is None, timeout=120_000)

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from models.metrics import SCORE_TITLES
+from models.run import epochs_text
 from models.sweep import COLUMNS, read_table, tradeoff
 from vaegui.sweepcmd import sweep_arguments
 from vaegui.tasks import eta_text
@@ -223,8 +224,8 @@ class SweepDialog(QDialog):
             self.start_button.setEnabled(False)
             return
         n = len(betas) * len(seeds)
-        self.summary.setText(f"{n} runs of {train.epochs} epochs each, one after another, with the training form's "
-                             "other settings and dataset; each run is saved in the folder with sweep.csv.")
+        self.summary.setText(f"{n} runs of {epochs_text(train.epochs)} each, one after another, with the training "
+                             "form's other settings and dataset; each run is saved in the folder with sweep.csv.")
         self._sync()
 
     def _sync(self) -> None:
