@@ -47,12 +47,21 @@ def test_bench_prints_each_loop_beside_its_share_of_the_ceiling(capsys):
 
 
 def test_bench_scale_reports_epoch_time_and_each_process_peak_memory(capsys):
-    assert main(["bench", "--scale", "300", "600", "--hidden-dim", "16", "--latent-dim", "2", "--epochs", "1"]) == 0
+    from models.state import shm_free_bytes
+
+    assert main(["bench", "--scale", "300", "600", "--hidden-dim", "16", "--latent-dim", "2", "--epochs", "1",
+                 "--gui"]) == 0
     out = capsys.readouterr().out
-    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    headless, window = out.split("# in the window")
+    rows = [line.split() for line in headless.splitlines() if line.strip()[:1].isdigit()]
     assert [r[0] for r in rows] == ["300", "600"]
     assert all(float(r[2].replace(",", "")) > 50 for r in rows)  # peak RSS, MB: torch alone takes more
     assert "epoch time x" in out
+    # the window trained one epoch at each size; both processes' memory, and how the dataset went over
+    rows = [line.split(maxsplit=5) for line in window.splitlines() if line.strip()[:1].isdigit()]
+    assert [r[0] for r in rows] == ["300", "600"]
+    assert all(float(v.replace(",", "")) > 50 for r in rows for v in r[2:5])
+    assert all(r[5] == "shared memory" for r in rows) or shm_free_bytes() < 2**24
 
 
 def test_bench_cuda_without_a_gpu_says_so_and_stops(capsys, monkeypatch):

@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--iw-images", type=int, default=200, help="test images of the table's IS estimate")
     bench.add_argument("--scale", type=int, nargs="*", metavar="N",
                        help="instead: epoch time and peak memory on shapes:N for each N (default 5000 20000 60000), "
-                            "each in its own process")
+                            "each in its own process; with --gui, then the window's memory training one epoch on each")
     bench.add_argument("--ddp", action="store_true",
                        help="instead: 1 process x 2 threads against torchrun with 2 processes x 1 thread (gloo), same "
                             "global batch (--batch-size), fp32, --seeds repeats: samples/s and the final test -ELBO")
@@ -439,12 +439,13 @@ def cmd_bench(args) -> int:
     from models.benchmark import compare, in_own_process
 
     if args.scale is not None:
-        from vaegui.scalebench import run
+        from vaegui.scalebench import run, run_window
 
         options = [f"--{f.name.replace('_', '-')}={getattr(args, f.name)}" for f in fields_of(ModelConfig, cli=True)]
         options += [f"--{name.replace('_', '-')}={getattr(args, name)}" for name in ("batch_size", "lr", "seed",
                                                                                       "precision", "device")]
-        return run(args.scale or [5000, 20000, 60000], options, min(args.epochs, 2))
+        sizes = args.scale or [5000, 20000, 60000]
+        return run(sizes, options, min(args.epochs, 2)) or (run_window(sizes) if args.gui else 0)
     if args.follow:
         from vaegui.runbench import print_follow
 
