@@ -27,6 +27,7 @@ at once: :func:`check_distributable`).
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 from dataclasses import dataclass
 
@@ -171,7 +172,12 @@ def shutdown(together: bool = True) -> None:
     wait for each other (a barrier), so that none tears its connections down while
     another still uses them: gloo then aborts the late rank ("terminate called without an
     active exception", seen one run in twelve on a loaded machine). After a failure the
-    ranks leave without waiting."""
+    ranks leave without waiting.
+
+    Drop the trainer (its DistributedDataParallel model holds the group) before calling
+    this: the group is then freed here, by a collection after it is destroyed, while the
+    interpreter is alive. A group still held at exit is torn down with the process, and
+    gloo's threads then abort it (the same message, seen on rank 1 of a finished run)."""
     if not (dist.is_available() and dist.is_initialized()):
         return
     if together:
@@ -180,6 +186,7 @@ def shutdown(together: bool = True) -> None:
         except RuntimeError:  # a rank is gone: leave anyway
             pass
     dist.destroy_process_group()
+    gc.collect()  # DDP's reducer and its hooks form cycles: free the group now, not at exit
 
 
 class ObjectiveModule(nn.Module):

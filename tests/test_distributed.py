@@ -41,8 +41,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _train_rank(ctx, rank: int, n_train: int, epochs: int, batch: int, resume: str, out: str) -> None:
+    data = small_data(n_train)
+    model, train = configs(data, epochs, batch)
+    trainer = Trainer(model, train, data, dist=ctx)
+    if resume:
+        c = read_checkpoint(resume)
+        trainer.load_state(c.tensors, c.info)
+    for _ in trainer.run():
+        pass
+    if rank == 0:
+        save_checkpoint(out, *trainer.export_state())
+
+
 def _rank(rank: int, world: int, port: int, n_train: int, epochs: int, batch: int, resume: str, out: str) -> None:
-    """One rank of a gloo group: train, and rank 0 saves the state to ``out``."""
+    """One rank of a gloo group: train, and rank 0 saves the state to ``out``; the trainer is
+    gone before the group is left (models.distributed.shutdown)."""
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     torch.set_num_threads(1)
@@ -50,16 +64,7 @@ def _rank(rank: int, world: int, port: int, n_train: int, epochs: int, batch: in
 
     ctx = init_from_env("cpu", timeout_s=60)
     try:
-        data = small_data(n_train)
-        model, train = configs(data, epochs, batch)
-        trainer = Trainer(model, train, data, dist=ctx)
-        if resume:
-            c = read_checkpoint(resume)
-            trainer.load_state(c.tensors, c.info)
-        for _ in trainer.run():
-            pass
-        if rank == 0:
-            save_checkpoint(out, *trainer.export_state())
+        _train_rank(ctx, rank, n_train, epochs, batch, resume, out)
     finally:
         shutdown()
 

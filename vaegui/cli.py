@@ -288,6 +288,7 @@ def cmd_train(args) -> int:
         status = _train_loop(args, trainer, data, model_cfg, train_cfg, checkpoint, writer, dist)
         return status
     finally:
+        trainer = writer = None  # the DDP model holds the process group: it goes first (models.distributed.shutdown)
         _leave(dist, together=status in (0, 130))
 
 
