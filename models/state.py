@@ -53,7 +53,8 @@ def share_tensors(tensors: list[torch.Tensor]) -> bool:
 
     Only on Linux, and only when ``/dev/shm`` has :data:`SHM_SPARE_FACTOR` times their size
     free; returns whether they are shared now. Nothing changes when they are not. The move
-    frees the old memory: call it before any other thread may read the tensors."""
+    frees the old memory: call it before any other thread reads the tensors and before any
+    numpy view of them is taken (a view keeps the old address)."""
     if not sys.platform.startswith("linux") or any(t.device.type != "cpu" for t in tensors):
         return False
     storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors if not t.is_shared()}
