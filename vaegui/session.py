@@ -3,6 +3,8 @@ panel decodes from, and the data the panels pick images from."""
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import torch
 from PySide6.QtCore import QObject, Signal
@@ -28,6 +30,8 @@ class ModelHandle(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.dataset: ImageDataset | None = None
+        #: datasets this handle has offered to shared memory (once each, see set_dataset)
+        self._offered: weakref.WeakSet[ImageDataset] = weakref.WeakSet()
         self.model: torch.nn.Module | None = None
         self.version = -1
         #: each latent dimension's KL averaged over the test split (nats), newest epoch
@@ -81,10 +85,14 @@ class ModelHandle(QObject):
         return tuple(self.dataset.class_names) if self.dataset is not None else ()
 
     def set_dataset(self, dataset: ImageDataset) -> None:
-        """Use ``dataset`` for the panels' images (the model stays until Train). Its tensors
-        move into shared memory where there is room (:func:`models.state.share_tensors`),
-        before any panel's thread reads them, so that the training process maps them."""
-        share_tensors(dataset_tensors(dataset))
+        """Use ``dataset`` for the panels' images (the model stays until Train). The first time
+        it comes, its tensors move into shared memory where there is room
+        (:func:`models.state.share_tensors`), before any panel reads them or holds a numpy view
+        of them, so that the training process maps them; a dataset that found no room is not
+        moved later, when panels may hold views of it."""
+        if dataset not in self._offered:
+            self._offered.add(dataset)
+            share_tensors(dataset_tensors(dataset))
         self.dataset = dataset
         self.dataset_changed.emit()
 
