@@ -12,6 +12,11 @@ import sys
 import tempfile
 
 
+def store_mb(size: int) -> float:
+    """MB of ``size`` Shapes images stored as uint8 (64×64, one channel)."""
+    return size * 64 * 64 / 2**20
+
+
 def measure(size: int, options: list[str], epochs: int) -> dict:
     """Train ``shapes:size`` for ``epochs`` in a child process: ``{"size", "epoch_s"`` (the last
     epoch, its evaluation included), ``"samples_per_s", "peak_rss_mb", "store_mb"}``.
@@ -33,7 +38,7 @@ def measure(size: int, options: list[str], epochs: int) -> dict:
         last = [line for line in errors if line.strip()][-1:] or [f"exit status {code}"]
         raise RuntimeError(f"shapes:{size}: {last[0]}")
     return {"size": size, "epoch_s": ends[-1]["seconds"], "samples_per_s": ends[-1]["samples_per_s"],
-            "peak_rss_mb": usage.ru_maxrss / 1024, "store_mb": size * 64 * 64 / 2**20}
+            "peak_rss_mb": usage.ru_maxrss / 1024, "store_mb": store_mb(size)}
 
 
 def run(sizes: list[int], options: list[str], epochs: int = 2) -> int:
@@ -148,6 +153,6 @@ def run_window(sizes: list[int], epochs: int = 1) -> int:
             print(f"vaegui bench: {exc}", file=sys.stderr)
             return 1
         how = "shared memory" if r["shared"] else "a pickled copy"
-        print(f"{size:>8,}  {size * 64 * 64 / 2**20:>14.1f}  {r['window_peak_mb']:>14,.0f}  "
+        print(f"{size:>8,}  {store_mb(size):>14.1f}  {r['window_peak_mb']:>14,.0f}  "
               f"{r['child_peak_mb']:>16,.0f}  {r['pss_mb']:>11,.0f}  {how}", flush=True)
     return 0
