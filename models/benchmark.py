@@ -246,6 +246,28 @@ def gemm_ceiling(dtype: torch.dtype = torch.float32, n: int | None = None, repea
     return 2 * n**3 / best
 
 
+#: (py-cpuinfo's flag, the name printed): the features that decide which CPU kernels PyTorch runs
+CPU_FEATURES = (("avx2", "AVX2"), ("avx512f", "AVX-512F"), ("avx512_bf16", "AVX512-BF16"), ("amx_bf16", "AMX-BF16"))
+
+
+def cpu_description() -> str:
+    """One line on the CPU: its name and core count, which of :data:`CPU_FEATURES` it has, the
+    kernels torch picked (``torch.backends.cpu.get_cpu_capability()``) and whether bf16 matrix
+    products are native (oneDNN). Read with py-cpuinfo (about a second: it may run CPUID in a
+    subprocess); a feature it cannot see is printed as absent."""
+    import os
+
+    import cpuinfo
+
+    info = cpuinfo.get_cpu_info()
+    flags = set(info.get("flags", ()))
+    present = [name for flag, name in CPU_FEATURES if flag in flags]
+    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return (f"{info.get('brand_raw') or info.get('arch_string_raw', 'unknown CPU')}, {os.cpu_count()} cores; "
+            f"{', '.join(present) or 'none of ' + ', '.join(name for _, name in CPU_FEATURES)}; torch kernels "
+            f"{torch.backends.cpu.get_cpu_capability()}, bf16 matmuls {'native' if native else 'emulated'}")
+
+
 def flops_per_image(model_config: ModelConfig, batch: int = 128) -> float:
     """FLOPs of one training step per image: the objective's forward and backward pass
     (:func:`models.objectives.objective_terms`), counted by ``torch.utils.flop_counter``

@@ -4,12 +4,13 @@ throughput, and 'vaegui bench' printing each loop's share of it."""
 from __future__ import annotations
 
 import math
+import os
 import re
 
 import pytest
 import torch
 
-from models.benchmark import ceiling_share, flops_per_image, gemm_ceiling
+from models.benchmark import CPU_FEATURES, ceiling_share, cpu_description, flops_per_image, gemm_ceiling
 from models.config import ModelConfig
 from models.trainer import training_device
 from vaegui.cli import main
@@ -30,6 +31,20 @@ def test_the_gemm_ceiling_is_measured_in_each_precision():
     assert ceiling_share(1000.0, 3.28e6, 6.56e9) == pytest.approx(0.5)
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/cpuinfo"), reason="the CPU's flags are read from /proc/cpuinfo here")
+def test_the_cpu_line_names_the_features_the_kernel_reports():
+    line = cpu_description()
+    flags = set()
+    for row in open("/proc/cpuinfo"):
+        if row.startswith("flags"):
+            flags.update(row.split(":", 1)[1].split())
+    for flag, name in CPU_FEATURES:
+        assert (name in line) == (flag in flags), (name, line)
+    assert f"{os.cpu_count()} cores" in line
+    assert f"torch kernels {torch.backends.cpu.get_cpu_capability()}" in line
+    assert ("bf16 matmuls native" in line) == torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 def test_bench_prints_each_loop_beside_its_share_of_the_ceiling(capsys):
     assert main(["bench", "--dataset", "digits", "--epochs", "1", "--seeds", "1", "--hidden-dim", "32"]) == 0
     out = capsys.readouterr().out
@@ -38,8 +53,10 @@ def test_bench_prints_each_loop_beside_its_share_of_the_ceiling(capsys):
     assert row.count("%") == 2
     assert "minor page faults per step (median): DataLoader" in out
     if training_device("auto").type != "cpu":  # a GPU trains through autograd
+        assert "# CPU:" not in out
         assert "backward autograd" in out and "the trainer through autograd" not in out
         return
+    assert f"# CPU: {cpu_description()}" in out
     # on the CPU the default model's trainer takes the written-out backward, measured against autograd too
     assert "backward written out" in out
     assert re.search(r"the trainer through autograd .*: [\d,]+ samples/s \(\d+%\); the written-out backward is "

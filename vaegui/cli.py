@@ -469,7 +469,7 @@ def cmd_bench(args) -> int:
     seeds = tuple(range(args.seeds))
     import torch
 
-    from models.benchmark import ceiling_share, flops_per_image, gemm_ceiling
+    from models.benchmark import ceiling_share, cpu_description, flops_per_image, gemm_ceiling
     from models.mlpstep import written_step_applies
     from models.trainer import resolve_precision, training_device
 
@@ -482,6 +482,8 @@ def cmd_bench(args) -> int:
           f"{train_cfg.epochs} epochs, seeds {list(seeds)}; {flops / 1e6:.2f} MFLOP per image per step "
           f"(forward + backward, torch.utils.flop_counter); trainer precision {precision}, backward {backward}, "
           f"{torch.get_num_threads()} threads on {device.type}")
+    if device.type == "cpu":
+        print(f"# CPU: {cpu_description()}")
     pairs, autograd = [], []
     ceilings = {"fp32": [], "bf16": []}
     for seed in seeds:  # the ceiling is measured between the loops, so it shares the machine's state

@@ -30,7 +30,9 @@ def _device_line(device) -> str:
         return (f"{torch.cuda.get_device_name(device)} ({props.multi_processor_count} SMs, "
                 f"{props.total_memory / 2**30:.0f} GiB), torch {torch.__version__}, CUDA {torch.version.cuda}, "
                 f"cuDNN {torch.backends.cudnn.version()}")
-    return f"CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    from models.benchmark import cpu_description
+
+    return f"CPU: {cpu_description()}; {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 def cuda_rows(data, model_cfg, train_cfg, seeds: tuple[int, ...], gui_epochs: int) -> int:
