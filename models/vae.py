@@ -139,7 +139,12 @@ class VAE(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         y = self._label_or_guess(x, y)
-        feats = x.flatten(1) if self.config.arch == "mlp" else self.enc_conv(x).flatten(1)
+        if self.config.arch == "mlp":
+            feats = x.flatten(1)
+        else:  # the last ReLU after flatten's copy to the default layout, so its backward sees one layout:
+            # with a channels-last output and a default-layout gradient it took ~10x as long (28 px CPU steps
+            # 1-3 % faster in fp32, 3-7 % in bf16, 2026-12-05; the same numbers)
+            feats = torch.relu(self.enc_conv[:-1](x).contiguous()).flatten(1)
         onehot = self._onehot(y, x.shape[0], x.device)
         if onehot is not None:
             feats = torch.cat([feats, onehot.to(feats.dtype)], dim=1)

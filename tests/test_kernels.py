@@ -70,3 +70,30 @@ def test_the_conv_decoder_keeps_its_state_dict_keys():
     model = build_model(ModelConfig(arch="conv", hidden_dim=64))
     assert isinstance(model.dec_conv[-1], ThinConvTranspose2d)
     assert any(k.startswith("dec_conv.2.weight") for k in model.state_dict())
+
+
+def test_a_channels_last_conv_step_gives_each_relu_backward_one_memory_layout():
+    """The conv encoder's last ReLU runs after flatten's copy to the default layout: PyTorch's ReLU
+    backward over a channels-last output and a default-layout gradient is a slow strided loop."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from models.objectives import objective_terms
+
+    layouts = []
+
+    class Layouts(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten.threshold_backward.default:
+                layouts.append(tuple(a.is_contiguous() for a in args[:2]))
+            return func(*args, **(kwargs or {}))
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch="conv", hidden_dim=64)).to(memory_format=torch.channels_last)
+    x = torch.rand(16, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():  # the same features as the encoder's layers applied in order
+        reference = torch.relu(model.enc(model.enc_conv(x).flatten(1)))
+        torch.testing.assert_close(model.enc_mu(reference), model.encode(x)[0], rtol=0, atol=0)
+    with Layouts():
+        objective_terms(model, x, None, torch.Generator().manual_seed(0)).loss.mean().backward()
+    assert len(layouts) == 6  # after each convolution (3), and after enc, dec and dec_fc
+    assert all(grad == out for grad, out in layouts), layouts
