@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from models.allocator import keep_freed_memory, minor_page_faults
 from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset, as_float
-from models.trainer import EpochEnd, Trainer
+from models.trainer import EpochEnd, Trainer, native_bf16
 
 
 @dataclass
@@ -262,10 +262,9 @@ def cpu_description() -> str:
     info = cpuinfo.get_cpu_info()
     flags = set(info.get("flags", ()))
     present = [name for flag, name in CPU_FEATURES if flag in flags]
-    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     return (f"{info.get('brand_raw') or info.get('arch_string_raw', 'unknown CPU')}, {os.cpu_count()} cores; "
             f"{', '.join(present) or 'none of ' + ', '.join(name for _, name in CPU_FEATURES)}; torch kernels "
-            f"{torch.backends.cpu.get_cpu_capability()}, bf16 matmuls {'native' if native else 'emulated'}")
+            f"{torch.backends.cpu.get_cpu_capability()}, bf16 matmuls {'native' if native_bf16() else 'emulated'}")
 
 
 def flops_per_image(model_config: ModelConfig, batch: int = 128) -> float:

@@ -86,6 +86,11 @@ def _fused_adam(device: torch.device) -> dict[str, bool]:
     return {"fused": True} if device.type in ("cpu", "cuda", "mps") else {}
 
 
+def native_bf16() -> bool:
+    """Whether this CPU runs bf16 matrix products natively (AVX512-BF16/AMX, through oneDNN)."""
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``"fp32"`` or ``"bf16"`` for a :class:`TrainConfig` precision on ``device``.
 
@@ -99,8 +104,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision in ("fp32", "bf16"):
         return precision
     if device.type == "cpu":
-        native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-        return "bf16" if native else "fp32"
+        return "bf16" if native_bf16() else "fp32"
     return "fp32"
 
 
