@@ -12,8 +12,9 @@ Usable from a script or a notebook::
 from models.checkpoint import Checkpoint, CheckpointError, read_checkpoint, save_checkpoint
 from models.config import ModelConfig, TrainConfig
 from models.data import DATASETS, ImageDataset, load_dataset
+from models.events import EpochEnd, StepBatch, TrainingDone
 from models.objectives import ELBOTerms, bernoulli_log_likelihood, elbo_terms, gaussian_kl
-from models.trainer import EpochEnd, NonFiniteLossError, StepBatch, Trainer, TrainingDone, best_device
+from models.trainer import NonFiniteLossError, Trainer, best_device
 from models.vae import MLPVAE, VAE
 
 __all__ = [

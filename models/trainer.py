@@ -11,25 +11,21 @@ import dataclasses
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import torch
 
+from models import resume as exact_resume
 from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset, as_float
 from models.evaluation import EvaluationStopped, evaluate
+from models.events import EpochEnd, StepBatch, TrainingDone
 from models.factorvae import FactorVAEDiscriminator
 from models.metrics import MetricsStopped, epoch_scores
 from models.mlpstep import BernoulliMLPStep, written_step_applies
 from models.objectives import ELBOTerms, objective_terms
 from models.penalties import OBJECTIVE_TERMS, Penalty, capacity
 from models.semisupervised import classification_error, labelled_subset, labelled_terms
-from models.state import optimizer_state, optimizer_tensors, state_tensors
 from models.vae import build_model
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 class NonFiniteLossError(RuntimeError):
@@ -106,92 +102,6 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if device.type == "cpu":
         return "bf16" if native_bf16() else "fp32"
     return "fp32"
-
-
-@dataclass
-class StepBatch:
-    """Metrics of consecutive training steps (nats per image, batch means).
-
-    Attributes:
-        epoch: the current epoch, 1-based.
-        steps: global step numbers, 1-based.
-        recon, kl, neg_elbo, loss: one value per step: −E_q[log p(x|z)],
-            KL(q‖p), −ELBO and the β-weighted loss, each in nats per image.
-        step_in_epoch: steps done in this epoch after the last one listed.
-        steps_per_epoch, total_steps: for progress.
-        samples_per_s: training throughput so far (evaluation and pauses excluded).
-    """
-
-    epoch: int
-    steps: list[int]
-    recon: list[float]
-    kl: list[float]
-    neg_elbo: list[float]
-    loss: list[float]
-    step_in_epoch: int
-    steps_per_epoch: int
-    total_steps: int
-    samples_per_s: float
-
-
-@dataclass
-class EpochEnd:
-    """End-of-epoch summary; all terms in nats per image.
-
-    ``train_*`` are means over the epoch's steps; ``test_*`` are a one-sample ELBO
-    estimate over the whole test split with a fixed noise seed. ``test_nll_iw`` is
-    −log p(x) estimated with K importance samples on the first ``eval_iw_images`` test
-    images (None when not asked for), ``test_iw_gap`` = log p(x) − ELBO on those
-    images (≈ KL(q(z|x) ‖ p(z|x)); Burda et al. 2016). ``kl_per_dim`` is each latent
-    dimension's KL averaged over the test split; a dimension with less than 0.01 nats
-    counts as inactive (collapsed). ``train_terms`` are the epoch means of the objective's
-    own terms (:data:`models.penalties.OBJECTIVE_TERMS`: β-TCVAE's MI, TC and dimension-wise
-    KL, FactorVAE's TC and discriminator accuracy, the capacity C, the DIP penalty).
-    ``test_error`` is M2's classification error on the test split (None for other models).
-    ``test_terms``: the model's own test figures; for the hierarchical VAEs each layer's test KL
-    (``kl_z1``, ``kl_z2``, nats per image) and active units (``active_z1``, ``active_z2``; Burda et
-    al. 2016's statistic), their train KLs being in ``train_terms``; for the VQ-VAE the codebook's
-    ``perplexity`` and ``codes_used`` on the test split. ``disentanglement`` holds the
-    scores of :func:`models.metrics.epoch_scores` when
-    ``TrainConfig.metrics`` asks for them (empty otherwise).
-    """
-
-    epoch: int
-    step: int
-    train_recon: float
-    train_kl: float
-    train_neg_elbo: float
-    test_recon: float
-    test_kl: float
-    test_neg_elbo: float
-    samples_per_s: float
-    seconds: float
-    kl_weight: float = 1.0
-    test_nll_iw: float | None = None
-    test_iw_gap: float | None = None
-    active_dims: int = 0
-    kl_per_dim: list[float] = field(default_factory=list)
-    train_terms: dict[str, float] = field(default_factory=dict)
-    test_error: float | None = None
-    disentanglement: dict = field(default_factory=dict)
-    test_terms: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        d = dict(self.__dict__)
-        d["train_terms"] = dict(self.train_terms)
-        d["disentanglement"] = dict(self.disentanglement)
-        d["test_terms"] = dict(self.test_terms)
-        return d
-
-
-@dataclass
-class TrainingDone:
-    """The run ended: ``stopped`` is True when :meth:`Trainer.request_stop` ended it early."""
-
-    stopped: bool
-    epochs_completed: int
-    step: int
-    history: list[EpochEnd] = field(default_factory=list)
 
 
 def _check_m2(cfg: TrainConfig) -> None:
@@ -479,9 +389,7 @@ class Trainer:
                 n_global = len(idx)
                 if self.dist is not None:
                     idx = self.dist.shard(idx)
-                # index_select: 4.5 µs for 128 MNIST images against 34 µs for indexing (2 CPU threads)
-                x = as_float(self.train_x[idx.cpu()].to(self.device, non_blocking=True)) if self.streamed \
-                    else as_float(torch.index_select(self.train_x, 0, idx))
+                x = self._images(idx)
                 y = None if self.train_y is None else self.train_y[idx]
                 if self.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
@@ -540,33 +448,26 @@ class Trainer:
                 self._stop.clear()
                 yield TrainingDone(True, self.epoch, self.step, list(self.history))
                 return
-            s = self._epoch_sums
-            end = EpochEnd(
-                epoch=epoch,
-                step=self.step,
-                train_recon=s[0] / spe,
-                train_kl=s[1] / spe,
-                train_neg_elbo=s[2] / spe,
-                test_recon=test["recon"],
-                test_kl=test["kl"],
-                test_neg_elbo=test["neg_elbo"],
-                samples_per_s=samples / max(train_time, 1e-9),
-                seconds=time.perf_counter() - t_epoch,
-                kl_weight=self.kl_weight(),
-                test_nll_iw=test.get("nll_iw"),
-                test_iw_gap=test.get("iw_gap"),
+            end = EpochEnd.from_sums(
+                epoch, self.step, self._epoch_sums, spe, self.term_keys, test,
+                samples_per_s=samples / max(train_time, 1e-9), seconds=time.perf_counter() - t_epoch,
+                kl_weight=self.kl_weight(), disentanglement=scores,
                 active_dims=sum(v >= ACTIVE_KL for v in test["kl_per_dim"]) if not self.model.is_autoencoder else 0,
-                kl_per_dim=test["kl_per_dim"],
-                train_terms={k: s[3 + i] / spe for i, k in enumerate(self.term_keys)},
                 test_error=(classification_error(self.model, self.test_x, self.dataset.test_y)
-                            if self.semi_supervised else None),
-                disentanglement=scores,
-                test_terms=test.get("test_terms", {}),
-            )
+                            if self.semi_supervised else None))
             self.epoch = epoch
             self.history.append(end)
             yield end
         yield TrainingDone(False, self.epoch, self.step, list(self.history))
+
+    def export_state(self, on_device: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
+        """The run's whole state, ``(tensors, info)``, for an exact resume: :func:`models.resume.export_state`."""
+        return exact_resume.export_state(self, on_device)
+
+    def load_state(self, tensors: dict[str, torch.Tensor], info: dict) -> None:
+        """Restore :meth:`export_state`'s output: :func:`models.resume.load_state` (raises ``ValueError``
+        when the state does not fit this model or is damaged)."""
+        exact_resume.load_state(self, tensors, info)
 
     def set_learning_rate(self, lr: float) -> None:
         """Change Adam's learning rate for the following steps."""
@@ -575,96 +476,6 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.config = dataclasses.replace(self.config, lr=lr)
-
-    # -- exact resume ----------------------------------------------------------------------
-    def export_state(self, on_device: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
-        """Everything needed to resume exactly, without pickle.
-
-        Args:
-            on_device: keep the weights' and Adam's copies on the training device (what the
-                trainer goes back to after a non-finite step, taken every ``good_every`` steps: on a
-                GPU a device-to-device copy. Copied to the host, it cost the 4096-400-20 MLP on an
-                H200 0.7 ms of every step on average, and its step took 4.0 ms against 2.6 ms on the
-                device, measured 2026-12-04 with ``torch.profiler``.)
-
-        Returns:
-            ``(tensors, info)``: CPU tensors (``model.*`` weights, ``optimizer.<i>.<name>``
-            Adam moments and step counts, ``rng.generator``, ``data.permutation``) and a
-            JSON-serialisable dict (configs, dataset spec, position in the data order,
-            metric history).
-        """
-        tensors = {**state_tensors(self.model, "model.", on_device),
-                   **optimizer_tensors(self.optimizer, "optimizer", on_device)}
-        if self.discriminator is not None:
-            tensors.update(self.discriminator.export())
-        opt = self.optimizer.state_dict()
-        tensors["rng.generator"] = self.generator.get_state().cpu()
-        tensors["data.permutation"] = (self._perm.detach().clone() if on_device
-                                       else self._perm.detach().to("cpu", copy=True).contiguous())
-        groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in opt["param_groups"]]
-        info = {
-            "model_config": self.model_config.to_dict(),
-            "train_config": self.config.to_dict(),
-            "dataset": {"name": self.dataset.name, "image_shape": list(self.dataset.image_shape),
-                        "n_train": len(self.train_x), "n_test": len(self.test_x)},
-            "position": {"epoch": self.epoch, "step": self.step, "version": self.version,
-                         "perm_epoch": self._perm_epoch, "step_in_epoch": self._step_in_epoch,
-                         "epoch_sums": list(self._epoch_sums)},
-            "optimizer_param_groups": groups,
-            "history": [e.as_dict() for e in self.history],
-        }
-        return tensors, info
-
-    def load_state(self, tensors: dict[str, torch.Tensor], info: dict) -> None:
-        """Restore :meth:`export_state`'s output into this trainer (same model config).
-
-        The learning rate and the epoch count of this trainer's own config are kept,
-        so a resumed run may use a lower rate or train to a new total.
-
-        Raises:
-            ValueError: when the weights do not fit this model (another latent size, say),
-                or the optimizer state, the RNG state or the data order is missing or damaged.
-        """
-        weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-        try:
-            self.model.load_state_dict(weights, strict=True)
-        except RuntimeError as exc:
-            raise ValueError(f"the weights do not fit a {self.model_config.input_dim}-{self.model_config.hidden_dim}-"
-                             f"{self.model_config.latent_dim} model: {_first_line(exc)}") from exc
-        groups = info.get("optimizer_param_groups")
-        state = optimizer_state(tensors, "optimizer")
-        untrained = int(info.get("position", {}).get("step", -1)) == 0  # Adam has no state before step 1
-        if not groups or (not state and not untrained):
-            raise ValueError("the optimizer state is missing, so training cannot resume exactly")
-        try:
-            self.optimizer.load_state_dict({"state": state, "param_groups": groups})
-        except (ValueError, KeyError, RuntimeError) as exc:
-            raise ValueError(f"the optimizer state does not fit this model: {_first_line(exc)}") from exc
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.config.lr
-        # Adam's moments in their parameter's memory layout (a checkpoint holds them contiguous; the
-        # fused update walks a moment's memory in its parameter's order, channels-last for the conv nets)
-        for param, state in self.optimizer.state.items():
-            for key, value in list(state.items()):
-                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
-                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
-        if self.discriminator is not None:
-            self.discriminator.load(tensors, untrained)
-        try:
-            self.generator.set_state(tensors["rng.generator"])
-            perm = tensors["data.permutation"].to(self.device)
-            pos = info["position"]
-        except (KeyError, RuntimeError) as exc:
-            raise ValueError(f"the random-number state or the data order is missing or damaged: {exc}") from exc
-        if pos["step_in_epoch"] and len(perm) != len(self.train_x):
-            raise ValueError(f"the saved data order covers {len(perm)} images but the training split has "
-                             f"{len(self.train_x)}: this is not the dataset the model was trained on")
-        self._perm = perm
-        self.epoch, self.step, self.version = int(pos["epoch"]), int(pos["step"]), int(pos["version"])
-        self._perm_epoch, self._step_in_epoch = int(pos["perm_epoch"]), int(pos["step_in_epoch"])
-        sums = [float(v) for v in pos["epoch_sums"]][: 3 + len(self.term_keys)]
-        self._epoch_sums = sums + [0.0] * (3 + len(self.term_keys) - len(sums))
-        self.history = [EpochEnd(**e) for e in info.get("history", [])]
 
     def _forward_backward(self, x: torch.Tensor, y: torch.Tensor | None, batch: int,
                           n_global: int) -> tuple[ELBOTerms, torch.Tensor, list[torch.Tensor]]:
@@ -692,6 +503,13 @@ class Trainer:
         loss.backward()
         return terms, loss, torch._foreach_norm([p.grad for p in self._params if p.grad is not None])
 
+    def _images(self, idx: torch.Tensor) -> torch.Tensor:
+        """The training images at ``idx`` on the device, ``(B, C, H, W)`` floats in [0, 1]."""
+        if self.streamed:
+            return as_float(self.train_x[idx.cpu()].to(self.device, non_blocking=True))
+        # index_select: 4.5 µs for 128 MNIST images against 34 µs for indexing (2 CPU threads)
+        return as_float(torch.index_select(self.train_x, 0, idx))
+
     def _m2_labelled_loss(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """M2's labelled part of a step: a batch of labelled images drawn with replacement, their
         mean L(x, y) plus the classification term weighted α·N / N_labelled per image (so each
@@ -699,9 +517,8 @@ class Trainer:
         −log q(y|x) in nats."""
         n_l = len(self.labelled)
         pick = self.labelled[torch.randint(n_l, (min(batch, n_l),), generator=self.generator, device=self.device)]
-        xl = as_float(self.train_x[pick.cpu()].to(self.device)) if self.streamed else as_float(self.train_x[pick])
-        loss_l, ce = labelled_terms(self.model, xl, self.train_labels[pick], self.generator, self.kl_weight(),
-                                    self.mixed_precision)
+        loss_l, ce = labelled_terms(self.model, self._images(pick), self.train_labels[pick], self.generator,
+                                    self.kl_weight(), self.mixed_precision)
         weight = self.config.alpha * len(self.train_x) / n_l
         return loss_l.mean() + weight * ce.mean(), ce.mean().detach()
 
