@@ -53,23 +53,31 @@ def test_gradients_and_terms_match_autograd(mnist, kl_weight, seed):
 
 
 @pytest.mark.parametrize("kl_weight, seed", [(1.0, 0), (4.0, 2)])
-def test_bf16_matches_autograd_under_autocast(mnist, kl_weight, seed):
+def test_bf16_is_closer_to_float32_than_autocast(mnist, kl_weight, seed):
+    """bf16 only on the wide layers (the latent side in float32): nearer the float32 step than
+    ``torch.autocast``, which runs every product in bf16."""
     config = ModelConfig()
-    model = _trained_looking_model(config, seed)
     x = mnist.train_x[:128].float() / 255
-    auto = objective_terms(model, x, None, torch.Generator().manual_seed(5), kl_weight=kl_weight, autocast=True)
-    auto.loss.mean().backward()
-    expected = {name: p.grad.clone() for name, p in model.named_parameters()}
-    model.zero_grad(set_to_none=True)
-
-    terms = BernoulliMLPStep(model, mixed_precision=True)(x, torch.Generator().manual_seed(5), kl_weight)
-    for key in ("recon", "kl", "neg_elbo", "loss"):  # the same bf16 forward pass: the same numbers
-        torch.testing.assert_close(getattr(terms, key), getattr(auto, key).detach(), rtol=1e-6, atol=1e-4)
-    for name, p in model.named_parameters():
-        assert p.grad.dtype == torch.float32
-        # bf16 keeps 8 bits of mantissa: the two round their sums at different places
-        error = (p.grad - expected[name]).norm() / expected[name].norm()
-        assert error < 1e-2, (name, float(error))
+    runs = {}
+    for mode in ("fp32", "autocast", "written"):
+        model = _trained_looking_model(config, seed)
+        if mode == "written":
+            terms = BernoulliMLPStep(model, mixed_precision=True)(x, torch.Generator().manual_seed(5), kl_weight)
+        else:
+            terms = objective_terms(model, x, None, torch.Generator().manual_seed(5), kl_weight=kl_weight,
+                                    autocast=mode == "autocast")
+            terms.loss.mean().backward()
+        runs[mode] = terms, {name: p.grad.clone() for name, p in model.named_parameters()}
+    (exact, exact_grads), (auto, auto_grads), (terms, grads) = runs["fp32"], runs["autocast"], runs["written"]
+    for key in ("recon", "kl", "neg_elbo", "loss"):
+        error = (getattr(terms, key) - getattr(exact, key).detach()).abs().max()
+        assert error < 0.5, (key, float(error))  # nats, of ~100 per image
+        assert error <= (getattr(auto, key) - getattr(exact, key)).detach().abs().max(), key
+    for name, grad in grads.items():
+        assert grad.dtype == torch.float32
+        error = (grad - exact_grads[name]).norm() / exact_grads[name].norm()
+        assert error < 5e-3, (name, float(error))  # bf16 keeps 8 bits of mantissa
+        assert error < (auto_grads[name] - exact_grads[name]).norm() / exact_grads[name].norm(), name
 
 
 def test_other_models_are_refused():
@@ -102,9 +110,10 @@ def test_a_gpu_and_a_distributed_run_keep_autograd():
 
 @pytest.mark.parametrize("precision, rel, atol", [("fp32", 1e-4, 1e-3), ("bf16", 1e-3, 5e-3)])
 def test_training_with_it_matches_training_through_autograd(digits, precision, rel, atol):
+    """Against autograd in float32, the training both precisions approximate."""
     runs = []
-    for written in (True, False):
-        trainer = _trainer(digits, written, epochs=2, beta=2.0, kl_warmup=15, seed=4, precision=precision)
+    for written, run_precision in ((True, precision), (False, "fp32")):
+        trainer = _trainer(digits, written, epochs=2, beta=2.0, kl_warmup=15, seed=4, precision=run_precision)
         list(trainer.run())
         runs.append(trainer)
     written, auto = runs
