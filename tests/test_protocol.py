@@ -20,6 +20,7 @@ from vaegui.worker import TrainingController
 def test_every_message_is_a_frozen_dataclass_that_pickles():
     samples = {
         protocol.Started: ("cpu", "fp32", 3, 30),
+        protocol.Threads: (2, 2, {1: 100.0, 2: 150.0}),
         protocol.Steps: (StepBatch(1, [1], [1.0], [0.5], [1.5], [1.5], 1, 3, 30, 100.0),),
         protocol.Snapshot: (4, {"w": np.zeros(3, np.float32)}),
         protocol.Epoch: (EpochEnd(1, 3, 1.0, 0.5, 1.5, 1.0, 0.5, 1.5, 100.0, 0.1),),

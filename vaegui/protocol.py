@@ -80,6 +80,20 @@ class Started:
     precision: str
     steps_per_epoch: int
     total_steps: int
+    #: intra-op threads of the training process at the start, and the machine's cores
+    threads: int = 0
+    cores: int = 0
+
+
+@dataclass(frozen=True)
+class Threads:
+    """The training process measured its throughput with each thread count
+    (:class:`vaegui.threadtune.ThreadTuner`) and trains on with ``threads`` of ``cores``;
+    ``rates``: samples/s per thread count (median of the measured blocks)."""
+
+    threads: int
+    cores: int
+    rates: dict
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,10 @@ class TrainingActions(QObject):
         self.device_label = QLabel()
         self.autosave_label = QLabel()
         events = ctx.run.events
-        events.started.connect(lambda device, prec: self.device_label.setText(f"device: {device} · {prec}"))
+        self._device = ("", "")
+        self._threads = (0, 0)
+        events.started.connect(self._on_started)
+        ctx.controller.threads_changed.connect(self._on_threads)
         events.progress.connect(ctx.form.show_progress)
         events.epoch.connect(self._on_epoch_end)
         events.finished.connect(self._on_finished)
@@ -70,6 +73,25 @@ class TrainingActions(QObject):
         events.autosave_failed.connect(lambda why: ctx.status(f"Autosave failed: {why}", 10000))
         ctx.controller.snapshot.connect(lambda version, weights: ctx.handle.load_snapshot(
             version, arrays_to_tensors(weights)))
+
+    def _on_started(self, device: str, precision: str) -> None:
+        self._device = (device, precision)
+        self._show_device()
+
+    def _on_threads(self, threads: int, cores: int) -> None:
+        self._threads = (threads, cores)
+        self._show_device()
+
+    def _show_device(self) -> None:
+        """"device: cpu · bf16 · 1 of 2 threads" (the threads only for a CPU run)."""
+        device, precision = self._device
+        threads, cores = self._threads
+        text = f"device: {device} · {precision}"
+        if device == "cpu" and threads and cores:
+            text += f" · {threads} of {cores} threads"
+        self.device_label.setText(text)
+        self.device_label.setToolTip("The training process leaves one core to the window, and takes it too "
+                                     "while it measures faster that way (measured again every 30 s)")
 
     # -- the buttons ---------------------------------------------------------------------------
     def start_training(self) -> None:

@@ -11,7 +11,9 @@ responsive (see README, "Benchmarks").
 The child uses every core but one for its intra-op threads: with all cores, any
 work of the window preempts one OpenMP thread and stalls the others at their
 barriers (measured: 2 threads beside the window gave 24-31k samples/s, 1 thread
-34-41k, on 2 cores).
+34-41k, on 2 cores). Where the last core pays anyway (the fp32 path on a CPU without
+AVX-512), the process measures both counts as it trains and takes it
+(:mod:`vaegui.threadtune`).
 
 This module imports no Qt: it is what the spawned child runs. It speaks the typed
 messages of :mod:`vaegui.protocol`.
@@ -24,9 +26,12 @@ import threading
 import time
 import traceback
 
+import torch
+
 from models.state import TrainingState, dataset_from_arrays, tensors_to_arrays
 from models.trainer import EpochEnd, NonFiniteLossError, StepBatch, Trainer, TrainingDone, resolve_precision
 from vaegui import protocol as msg
+from vaegui.threadtune import ThreadTuner
 
 
 def merge_steps(batches: list[StepBatch]) -> StepBatch:
@@ -52,9 +57,15 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in str(exc).lower()
 
 
-def run_job(job: msg.Job, send, stop_event, run_event, metrics_interval=0.05, snapshot_interval=0.25) -> None:
+def run_job(job: msg.Job, send, stop_event, run_event, metrics_interval=0.05, snapshot_interval=0.25,
+            tune_threads: bool = False) -> None:
     """Train one :class:`~vaegui.protocol.Job` and report through ``send(message)``;
     never raises.
+
+    With ``tune_threads`` a run on the CPU measures whether taking every core trains faster
+    than the thread count set now (:class:`vaegui.threadtune.ThreadTuner`), reports each
+    measurement as :class:`~vaegui.protocol.Threads`, and ends with the thread count it
+    started with.
 
     Whenever a trainer existed, its full state is sent back as a
     :class:`~vaegui.protocol.State` before :class:`~vaegui.protocol.Idle`, whatever
@@ -63,7 +74,8 @@ def run_job(job: msg.Job, send, stop_event, run_event, metrics_interval=0.05, sn
     from models.checkpoint import CheckpointError, autosave
 
     pending: list[StepBatch] = []
-    trainer = writer = None
+    trainer = writer = tuner = None
+    start_threads, cores = torch.get_num_threads(), os.cpu_count() or 1
     settings = job.autosave
     ended, message = "failed", ""
 
@@ -91,7 +103,9 @@ def run_job(job: msg.Job, send, stop_event, run_event, metrics_interval=0.05, sn
         writer = open_run_folder(job, trainer, send)
         precision = resolve_precision(job.train.precision, trainer.device)
         send(msg.Started(str(trainer.device), precision, trainer.steps_per_epoch,
-                     trainer.steps_per_epoch * job.train.epochs))
+                         trainer.steps_per_epoch * job.train.epochs, start_threads, cores))
+        if tune_threads and trainer.device.type == "cpu" and cores > start_threads:
+            tuner = ThreadTuner(start_threads, cores)
 
         def snapshot() -> None:
             version, state = trainer.snapshot()
@@ -106,6 +120,13 @@ def run_job(job: msg.Job, send, stop_event, run_event, metrics_interval=0.05, sn
                 if writer is not None:
                     writer.steps(event)
                 pending.append(event)
+                if tuner is not None:
+                    measured = tuner.measurements
+                    threads = tuner.observe(len(event.steps) * job.train.batch_size)
+                    if threads is not None:
+                        torch.set_num_threads(threads)
+                    if tuner.measurements != measured:
+                        send(msg.Threads(tuner.current, cores, dict(tuner.rates)))
                 # the epoch's last steps go out at once: the evaluation that follows may take a while
                 if now - last_metrics >= metrics_interval or event.step_in_epoch == event.steps_per_epoch:
                     flush()
@@ -118,6 +139,8 @@ def run_job(job: msg.Job, send, stop_event, run_event, metrics_interval=0.05, sn
                     last_autosave = now
                 continue
             flush()
+            if tuner is not None:
+                tuner.interrupt()  # an evaluation ran since the last steps
             if isinstance(event, EpochEnd):
                 snapshot()
                 last_snapshot = now
@@ -146,6 +169,7 @@ def run_job(job: msg.Job, send, stop_event, run_event, metrics_interval=0.05, sn
         else:
             send(msg.Failed(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     finally:
+        torch.set_num_threads(start_threads)
         if writer is not None:
             close_run_folder(writer, trainer, ended, message)
         if trainer is not None:
@@ -237,7 +261,8 @@ def child_main(jobs, events, stop_event, run_event, threads: int | None = None) 
     """The child process's loop: one job at a time until ``None`` arrives.
 
     ``threads``: intra-op threads for training; by default every core but one, which
-    is left to the window so that it stays responsive while training runs. The
+    is left to the window so that it stays responsive while training runs, and every core
+    while that measures faster (:class:`vaegui.threadtune.ThreadTuner`). The
     process ends by itself within a second of its window dying (:func:`watch_parent`).
     """
     import torch
@@ -254,4 +279,4 @@ def child_main(jobs, events, stop_event, run_event, threads: int | None = None) 
         if job is None:
             events.put(msg.Exit())
             return
-        run_job(job, events.put, stop_event, run_event)
+        run_job(job, events.put, stop_event, run_event, tune_threads=threads is None)

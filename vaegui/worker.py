@@ -40,6 +40,7 @@ from vaegui.protocol import (
     Started,
     State,
     Steps,
+    Threads,
 )
 from vaegui.trainproc import child_main, merge_steps
 
@@ -67,6 +68,8 @@ class TrainingController(QObject):
         running_changed(bool): a run started (True) or ended (False).
         state_ready(TrainingState): the full training state of the run that ended.
         autosaved(str), autosave_failed(str): the path written, or why it was not.
+        threads_changed(int, int): the training process's thread count and the machine's
+            cores, at the start and after each measurement of which count trains faster.
     """
 
     started = Signal(str, str)
@@ -79,6 +82,7 @@ class TrainingController(QObject):
     state_ready = Signal(object)
     autosaved = Signal(str)
     autosave_failed = Signal(str)
+    threads_changed = Signal(int, int)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -97,6 +101,9 @@ class TrainingController(QObject):
         self.last_step = 0
         self.device = ""
         self.precision = ""
+        #: the training process's threads of the machine's cores; samples/s per count measured
+        self.threads, self.cores = 0, 0
+        self.thread_rates: dict[int, float] = {}
         self._poll = QTimer(self)
         self._poll.setInterval(30)
         self._poll.timeout.connect(self.poll)
@@ -210,7 +217,12 @@ class TrainingController(QObject):
                 case Started(device=device, precision=precision):
                     self.device, self.precision = device, precision
                     self.steps_per_epoch, self.total_steps = msg.steps_per_epoch, msg.total_steps
+                    self.threads, self.cores, self.thread_rates = msg.threads, msg.cores, {}
                     self.started.emit(device, precision)
+                    self.threads_changed.emit(msg.threads, msg.cores)
+                case Threads(threads=threads, cores=cores, rates=rates):
+                    self.threads, self.cores, self.thread_rates = threads, cores, dict(rates)
+                    self.threads_changed.emit(threads, cores)
                 case Epoch(end=end):
                     self.epoch_end.emit(end)
                 case Done(done=done):
