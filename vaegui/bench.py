@@ -91,15 +91,10 @@ def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, 
         mover.setInterval(30)
         mover.timeout.connect(move_slider)
         loop = QEventLoop()
-        thread_choices: list[int] = []
-        measured: list[dict[int, float]] = []
-
-        def on_threads(threads: int, cores: int) -> None:
-            thread_choices.append(threads)
-            if window.controller.thread_rates:
-                measured.append(dict(window.controller.thread_rates))
-
-        window.controller.threads_changed.connect(on_threads)
+        # (threads, samples/s per count measured): the start's, then one per measurement
+        thread_choices: list[tuple[int, dict[int, float]]] = []
+        window.controller.threads_changed.connect(
+            lambda threads, cores: thread_choices.append((threads, dict(window.controller.thread_rates))))
         window.controller.running_changed.connect(lambda running: None if running else loop.quit())
         window.training.start_training()
         stalls.start()
@@ -136,16 +131,15 @@ def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, 
         "device": where[0],
         "precision": where[1],
         "thread_choices": thread_choices,
-        "thread_rates": measured,
         "error": error,
     }
     if error:
         print(f"the window's run ended with: {error}")
     print(f"the window's training process ran on {where[0]} in {where[1]}, {len(history)} epochs")
     if len(thread_choices) > 1:
-        print(f"the training process's threads (of {cores}): {thread_choices[0]} at the start, then "
+        print(f"the training process's threads (of {cores}): {thread_choices[0][0]} at the start, then "
               + "; ".join(f"{chosen} ({', '.join(f'{n}: {r:,.0f}' for n, r in sorted(rates.items()))} samples/s)"
-                          for chosen, rates in zip(thread_choices[1:], measured)))
+                          for chosen, rates in thread_choices[1:]))
     print(f"GUI training: {gui_rate:,.0f} samples/s = {figures['gui_vs_headless']:.2f}x headless  (target >= 0.8x)")
     print(f"event loop longest stall while training: {stall_ms:.1f} ms  (target <= 50 ms); the GUI thread ran "
           f"{figures['longest_stall_running_ms']:.1f} ms of it (the rest it waited: for a core, the GIL or I/O)")

@@ -58,6 +58,8 @@ class TrainingActions(QObject):
             except OSError as exc:  # an unwritable data folder must not stop the app
                 self.autosave_problem = f"cannot write to {Path(ctx.data_dir) / 'sessions'}: {exc.strerror or exc}"
         self.device_label = QLabel()
+        self.device_label.setToolTip("The training process leaves one core to the window, and takes it too "
+                                     "while it measures faster that way (measured again every 30 s)")
         self.autosave_label = QLabel()
         events = ctx.run.events
         self._device = ("", "")
@@ -90,8 +92,6 @@ class TrainingActions(QObject):
         if device == "cpu" and threads and cores:
             text += f" · {threads} of {cores} threads"
         self.device_label.setText(text)
-        self.device_label.setToolTip("The training process leaves one core to the window, and takes it too "
-                                     "while it measures faster that way (measured again every 30 s)")
 
     # -- the buttons ---------------------------------------------------------------------------
     def start_training(self) -> None:

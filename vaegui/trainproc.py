@@ -52,8 +52,6 @@ def merge_steps(batches: list[StepBatch]) -> StepBatch:
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
-    import torch
-
     return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in str(exc).lower()
 
 
@@ -201,8 +199,6 @@ def open_run_folder(job: msg.Job, trainer, send):
 
 def close_run_folder(writer, trainer, ended: str, message: str) -> None:
     """Say in the run folder how the run ended (a stopped run's state saved as its latest checkpoint)."""
-    import torch
-
     def export():
         with WRITE_LOCK, torch.no_grad():
             return trainer.export_state()
@@ -265,8 +261,6 @@ def child_main(jobs, events, stop_event, run_event, threads: int | None = None) 
     while that measures faster (:class:`vaegui.threadtune.ThreadTuner`). The
     process ends by itself within a second of its window dying (:func:`watch_parent`).
     """
-    import torch
-
     from models.allocator import keep_freed_memory
 
     watch_parent(stop_event, run_event)
