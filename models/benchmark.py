@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from models.allocator import keep_freed_memory, minor_page_faults
 from models.config import ModelConfig, TrainConfig
 from models.data import ImageDataset, as_float
+from models.subnormals import flush_subnormals
 from models.trainer import EpochEnd, Trainer, native_bf16
 
 
@@ -105,9 +106,10 @@ _LOOPS = {"reference": reference_loop, "trainer": trainer_loop, "autograd": auto
 
 def _run_loop(loop: str, threads: int, model_config: ModelConfig, train_config: TrainConfig,
               data: ImageDataset) -> BenchResult:
-    torch.set_num_threads(threads)
     if loop != "reference":  # as every vaegui process that trains does
+        flush_subnormals()  # before the intra-op threads start
         keep_freed_memory()
+    torch.set_num_threads(threads)
     return _LOOPS[loop](model_config, train_config, data)
 
 

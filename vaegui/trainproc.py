@@ -262,8 +262,10 @@ def child_main(jobs, events, stop_event, run_event, threads: int | None = None) 
     process ends by itself within a second of its window dying (:func:`watch_parent`).
     """
     from models.allocator import keep_freed_memory
+    from models.subnormals import flush_subnormals
 
     watch_parent(stop_event, run_event)
+    flush_subnormals()  # before the intra-op threads start: they take this thread's mode
     torch.set_num_threads(threads or child_threads())
     keep_freed_memory()  # a step's freed activations stay in the process for the next one
 
