@@ -64,6 +64,26 @@ def test_train_two_epochs_plots_fill_and_test_elbo_falls(qtbot, window):
     assert f"snapshot {window.handle.version}" in UI(qtbot, window).caption("Manifold")
 
 
+def test_a_minimised_window_leaves_the_cores_to_training_then_catches_up(qtbot, window):
+    ui = UI(qtbot, window)
+    ui.show("Manifold")
+    window.showMinimized()
+    qtbot.waitUntil(window.isMinimized)
+    ui.train(epochs=2)
+    qtbot.wait(300)  # three ticks of the plots' timer
+    # nothing was drawn or decoded for a window nobody can see
+    assert window.plots.point_counts() == {"train": 0, "test": 0}
+    assert "No model yet" in ui.caption("Manifold")
+    assert "Finished" not in ui.progress_text()
+    window.showNormal()
+    steps = 2 * window.controller.steps_per_epoch
+    qtbot.waitUntil(lambda: window.plots.point_counts() == {"train": steps, "test": 2}, timeout=2000)
+    qtbot.waitUntil(lambda: f"snapshot {window.handle.version}" in ui.caption("Manifold"), timeout=2000)
+    assert window.form.progress.value() == steps and "Finished" in ui.progress_text()
+    ui.show("Latent activity")
+    assert "dimensions active" in ui.caption("Latent activity")
+
+
 def test_traversal_slider_changes_the_image(qtbot, window):
     train_to_end(qtbot, window)
     UI(qtbot, window).show("Traversal")

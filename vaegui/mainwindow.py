@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt
+from PySide6.QtCore import QEvent, QSettings, QSize, Qt
 from PySide6.QtGui import QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QApplication,
@@ -43,7 +43,7 @@ from vaegui.panels.traversal import TraversalPanel
 from vaegui.runfolders import RunFolders
 from vaegui.session import ModelHandle
 from vaegui.trainactions import TrainingActions
-from vaegui.widgets import figure_paths
+from vaegui.widgets import GridPanel, figure_paths
 from vaegui.worker import TrainingController
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -314,6 +314,14 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.runs_panel)
         self.raise_()
         self.activateWindow()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
+        """Back from being minimised: the panels that skipped their live work meanwhile catch up (the
+        plots at their next tick)."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.WindowStateChange and not self.isMinimized() and hasattr(self, "latent_map"):
+            for panel in (*self.findChildren(GridPanel), self.latent_map, self.activity, self.form):
+                panel.window_restored()
 
     # -- closing -----------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -27,6 +27,13 @@ from vaegui.figrender import FigureStyle, is_figure, render_figure, save_figure_
 from vaegui.figures import GridFigure
 
 
+def on_screen(widget: QWidget) -> bool:
+    """Whether ``widget`` can be seen: shown, and its window not minimised (Qt counts the widgets
+    of a minimised window as visible). The live panels skip their work when it is not, which
+    leaves the cores to the training process, and catch up when the window comes back."""
+    return widget.isVisible() and not widget.window().isMinimized()
+
+
 def show_message(parent: QWidget, icon: QMessageBox.Icon, title: str, text: str, details: str = "") -> QMessageBox:
     """A window-modal message box that does not block the caller (``open()``)."""
     box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
@@ -230,13 +237,18 @@ class GridPanel(QWidget):
         window gets the new weights, then the epoch's KL per dimension: one decode, not two, and
         not in the same stretch of the GUI thread as reading them)."""
         self._stale = True
-        if self.isVisible() and not self._refresh_queued:
+        self.window_restored()
+
+    def window_restored(self) -> None:
+        """Decode in the event loop's next turn if the grid is stale and can be seen (called by the
+        window when it comes back from being minimised, too)."""
+        if self._stale and on_screen(self) and not self._refresh_queued:
             self._refresh_queued = True
             QTimer.singleShot(0, self, self._refresh_if_stale)  # dropped if the panel is deleted first
 
     def _refresh_if_stale(self) -> None:
         self._refresh_queued = False
-        if self._stale and self.isVisible():
+        if self._stale and on_screen(self):
             self.refresh()
 
     def showEvent(self, event) -> None:

@@ -8,6 +8,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from models.trainer import ACTIVE_KL
+from vaegui.widgets import on_screen
 
 
 class ActivityPanel(QWidget):
@@ -28,15 +29,31 @@ class ActivityPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.caption)
-        handle.activity_changed.connect(self.refresh)
+        handle.activity_changed.connect(self._activity_changed)
         handle.changed.connect(self._model_changed)
+        self._stale = False
         self.refresh()
 
     def _model_changed(self) -> None:
         if not self.handle.kl_per_dim:
+            self._activity_changed()
+
+    def _activity_changed(self) -> None:
+        """New KL per dimension (an epoch ended): drawn now if it can be seen, else when it can."""
+        self._stale = True
+        self.window_restored()
+
+    def window_restored(self) -> None:
+        if self._stale and on_screen(self):
             self.refresh()
 
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        self.window_restored()
+
     def refresh(self) -> None:
+        """Draw the bars of the model's KL per dimension now."""
+        self._stale = False
         kl = np.asarray(self.handle.kl_per_dim, dtype=float)
         if self.bars is not None:
             self.plot.removeItem(self.bars)

@@ -36,7 +36,7 @@ from vaegui.mapexport import MapExport
 from vaegui.mapview import MapPlot, colour_codes
 from vaegui.panels.attributes import AttributePanel
 from vaegui.tasks import BackgroundTask, TaskSlot
-from vaegui.widgets import ImageGridView, show_message
+from vaegui.widgets import ImageGridView, on_screen, show_message
 
 
 class LatentMapPanel(QWidget):
@@ -415,10 +415,16 @@ class LatentMapPanel(QWidget):
         The epoch's weights arrive as a snapshot close to the epoch's figures, in either
         order: the refresh waits for the next snapshot, or half a second at most."""
         if self.live_check.isChecked():
-            if self.isVisible():
+            if on_screen(self):
                 self._live_timer.start()
             else:
                 self._stale = True
+
+    def window_restored(self) -> None:
+        """The window came back from being minimised: map the data again if epochs ended meanwhile."""
+        if getattr(self, "_stale", False) and on_screen(self) and self.handle.ready and not self.busy:
+            self._stale = False
+            self.update_map()
 
     def _snapshot_arrived(self) -> None:
         if self._live_timer.isActive():

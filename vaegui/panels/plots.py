@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QSlid
 from models.penalties import TERM_TITLES
 from models.run import MetricHistory
 from vaegui.liverange import LiveViewBox
+from vaegui.widgets import on_screen
 
 #: the objective's terms drawn on the KL plot, nats per image (the DIP penalty and the discriminator's
 #: accuracy are on other scales: they are in the CSV and the command line's output)
@@ -226,8 +227,8 @@ class PlotsPanel(QWidget):
     def redraw(self) -> None:
         """Draw what changed in the history since the last redraw (the 10 Hz timer)."""
         h = self.history
-        if h.revision == self._drawn_revision:
-            return
+        if h.revision == self._drawn_revision or not on_screen(self):
+            return  # a minimised window draws what came meanwhile at the first tick after it comes back
         if h.steps.size < self._drawn_steps:  # cut or replaced: smooth again from the start
             self._smoothed_upto = 0
         self._drawn_revision, self._drawn_steps = h.revision, h.steps.size

@@ -218,6 +218,7 @@ class TrainingPanel(QWidget):
         for b in (self.train_button, self.continue_button, self.pause_button, self.stop_button):
             buttons.addWidget(b)
         self.progress = QProgressBar()
+        self._unshown_progress: Progress | None = None  # what came while the window was minimised
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("Not started")
@@ -408,7 +409,12 @@ class TrainingPanel(QWidget):
 
     def show_progress(self, progress: Progress) -> None:
         """Show a run's :class:`~models.run.Progress` in the bar (busy while starting)
-        and its throughput with the ETA below it."""
+        and its throughput with the ETA below it; in a minimised window, the last one when it comes
+        back (:meth:`window_restored`: the bar paints itself at once at every value, about 1 ms)."""
+        if self.window().isMinimized():
+            self._unshown_progress = progress
+            return
+        self._unshown_progress = None
         if progress.phase in ("starting", "resuming"):
             self.progress.setRange(0, 0)
         elif progress.total:
@@ -420,6 +426,11 @@ class TrainingPanel(QWidget):
         self.progress.setFormat(progress.text())
         if progress.phase in ("training", "evaluating"):
             self.speed_label.setText(progress.speed_text())
+
+    def window_restored(self) -> None:
+        """The window came back from being minimised: show the progress that came meanwhile."""
+        if self._unshown_progress is not None:
+            self.show_progress(self._unshown_progress)
 
     # -- remembered settings ---------------------------------------------------------------
     def _widgets(self) -> dict[str, QWidget]:

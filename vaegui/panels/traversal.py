@@ -33,6 +33,7 @@ from vaegui.widgets import (
     ImageGridView,
     dropped_image_paths,
     load_dropped_image,
+    on_screen,
     restore_label,
     show_message,
 )
@@ -323,12 +324,17 @@ class TraversalPanel(GridPanel):
         elif self.handle.ready and getattr(self, "_needs_start", False):
             self._needs_start = False
             self.apply_start()
-        elif self.handle.ready and self.isVisible():
+        elif self.handle.ready and on_screen(self):
             self._schedule_decode()
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if self.handle.ready:
+            self._schedule_decode()
+
+    def window_restored(self) -> None:
+        super().window_restored()
+        if self.handle.ready and on_screen(self):
             self._schedule_decode()
 
     def _on_model_changed(self) -> None:
