@@ -6,13 +6,15 @@ from __future__ import annotations
 import math
 import os
 import re
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from models.benchmark import CPU_FEATURES, ceiling_share, cpu_description, flops_per_image, gemm_ceiling
-from models.config import ModelConfig
+from models.config import ModelConfig, TrainConfig
 from models.trainer import training_device
+from vaegui.bench import WINDOW_STATES, epoch_rates, gui_benchmark
 from vaegui.cli import main
 
 
@@ -99,3 +101,23 @@ def test_bench_cuda_rows_run_on_the_cpu_then_in_the_window(capsys):
     assert len(mlp) == len(conv) in (2, 3)  # the plain loop, the trainer in fp32 (and in bf16 where native)
     assert all(r.count("%") == 1 and r.split()[-2].endswith("x") for r in rows)
     assert "the window's training process ran on cpu" in out and "GUI training:" in out
+
+
+def test_epoch_rates_recover_each_epoch_from_the_running_mean():
+    # 100 images per epoch: epochs of 0.01, 0.02 and 0.01 s of steps, reported as means since the start
+    ends = [SimpleNamespace(epoch=k, samples_per_s=100 * k / t) for k, t in ((1, 0.01), (2, 0.03), (3, 0.04))]
+    assert epoch_rates(ends, 100) == pytest.approx([10_000, 5_000, 10_000])
+
+
+def test_bench_gui_trains_in_the_window_interacting_idle_and_minimised(capsys):
+    assert main(["bench", "--gui", "--dataset", "digits", "--epochs", "1", "--seeds", "1", "--hidden-dim", "16",
+                 "--gui-epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    table = out.split("window CPU")[1].splitlines()[1:4]
+    assert [row.split()[0] for row in table] == list(WINDOW_STATES)
+    for row in table:
+        rate, ratio, cpu = row.split()[1], row.split()[2], row.split()[5]
+        assert float(rate.replace(",", "")) > 0 and ratio.endswith("x") and cpu.endswith("%")
+    assert "slider-to-image latency over" in out and "the window minimised" in out
+    with pytest.raises(ValueError, match="unknown window state"):
+        gui_benchmark("digits", ModelConfig(), TrainConfig(), 1.0, "hidden")

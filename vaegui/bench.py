@@ -49,14 +49,37 @@ class StallMeter:
         return cpu if len(cpu) else np.zeros(1)
 
 
-def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, headless_samples_per_s: float) -> dict:
-    """Train in the window with a slider being moved every 30 ms; print and return the figures.
+#: what the window does while it trains in :func:`gui_benchmark`
+WINDOW_STATES = {
+    "interacting": "shown, a traversal slider moved every 30 ms",
+    "idle": "shown on the traversal tab, no input",
+    "minimised": "minimised",
+}
 
-    * throughput: the trainer's own samples/s (steps only) inside the GUI, as a ratio
-      of ``headless_samples_per_s`` measured in the same process just before;
+
+def epoch_rates(history: list, train_size: int) -> np.ndarray:
+    """Each epoch's own samples/s (steps only) from a run's :class:`~models.events.EpochEnd` list, whose
+    ``samples_per_s`` is the mean since the run started: epoch k ended ``k · train_size / rate_k``
+    seconds of steps into the run."""
+    seconds = np.array([e.epoch * train_size / e.samples_per_s for e in history])
+    return train_size / np.diff(seconds, prepend=0.0)
+
+
+def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, headless_samples_per_s: float,
+                  state: str = "interacting") -> dict:
+    """Train in the window, ``state`` one of :data:`WINDOW_STATES` (by default a slider moved every
+    30 ms); print and return the figures.
+
+    * throughput: the trainer's own samples/s (steps only) inside the GUI, the median epoch of the
+      run's second half, as a ratio of ``headless_samples_per_s`` measured just before;
     * stall: the longest gap between ticks of a 5 ms QTimer on the GUI thread, minus 5 ms;
     * latency: from a slider's ``valueChanged`` to the paint of the decoded image.
+
+    Raises:
+        ValueError: for a ``state`` not in :data:`WINDOW_STATES`.
     """
+    if state not in WINDOW_STATES:
+        raise ValueError(f"unknown window state {state!r}: one of {', '.join(WINDOW_STATES)}")
     from vaegui.app import configure_pyqtgraph, freeze_startup_objects, offscreen_default
 
     offscreen_default()
@@ -74,8 +97,8 @@ def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, 
         window.form.show_configs(model_cfg, train_cfg)
         window.controller.prewarm()
         freeze_startup_objects()  # as run_gui does
-        window.show()
         window.tabs.setCurrentWidget(window.traversal)
+        window.showMinimized() if state == "minimised" else window.show()
         app.processEvents()
 
         stalls = StallMeter()
@@ -97,12 +120,16 @@ def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, 
             lambda threads, cores: thread_choices.append((threads, dict(window.controller.thread_rates))))
         window.controller.running_changed.connect(lambda running: None if running else loop.quit())
         window.training.start_training()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
         stalls.start()
-        mover.start()
+        if state == "interacting":
+            mover.start()
         loop.exec()
+        gui_cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
         stalls.stop()
         mover.stop()
         history = list(window.run.history.epochs)
+        train_size = len(window.handle.dataset.train_x)
         where = (window.controller.device, window.controller.precision)
         cores = window.controller.cores
         error = window.form.error_label.text()
@@ -116,12 +143,14 @@ def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, 
     # the longest stretch of the GUI thread's own work: the gap in which it ran longest
     busy_ms = float(running.max()) if len(running) == len(gaps) else float("nan")
     lat = np.array(panel.latencies_ms[1:] or [float("nan")])  # the first includes the first layout
-    # the median epoch of the run's second half: one epoch of the default run is ~0.15 s, too short
-    # to stand alone, and the first half holds the training process's measurement of its threads
-    gui_rate = float(np.median([e.samples_per_s for e in history[len(history) // 2:]])) if history else float("nan")
+    # the median epoch of the run's second half: the first half holds the training process's measurement
+    # of its threads
+    per_epoch = epoch_rates(history, train_size)
+    gui_rate = float(np.median(per_epoch[len(per_epoch) // 2:])) if len(per_epoch) else float("nan")
     figures = {
         "gui_samples_per_s": gui_rate,
         "gui_vs_headless": gui_rate / headless_samples_per_s,
+        "gui_process_cpu": gui_cpu,
         "longest_stall_ms": stall_ms,
         "longest_stall_running_ms": float(running[worst]) if len(running) == len(gaps) else float("nan"),
         "longest_busy_ms": busy_ms,
@@ -135,17 +164,18 @@ def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, 
     }
     if error:
         print(f"the window's run ended with: {error}")
-    print(f"the window's training process ran on {where[0]} in {where[1]}, {len(history)} epochs")
+    print(f"the window's training process ran on {where[0]} in {where[1]}, {len(history)} epochs, the window "
+          f"{WINDOW_STATES[state]}")
     if len(thread_choices) > 1:
         print(f"the training process's threads (of {cores}): {thread_choices[0][0]} at the start, then "
               + "; ".join(f"{chosen} ({', '.join(f'{n}: {r:,.0f}' for n, r in sorted(rates.items()))} samples/s)"
                           for chosen, rates in thread_choices[1:]))
-    print(f"GUI training: {gui_rate:,.0f} samples/s = {figures['gui_vs_headless']:.2f}x headless  (target >= 0.8x)")
+    print(f"GUI training: {gui_rate:,.0f} samples/s = {figures['gui_vs_headless']:.2f}x headless  (target >= 0.8x); "
+          f"the window's process used {100 * gui_cpu:.0f} % of one core")
     print(f"event loop longest stall while training: {stall_ms:.1f} ms  (target <= 50 ms); the GUI thread ran "
           f"{figures['longest_stall_running_ms']:.1f} ms of it (the rest it waited: for a core, the GIL or I/O)")
     print(f"the GUI thread's longest run of its own work between two ticks: {busy_ms:.1f} ms")
-    print(
-        f"slider-to-image latency over {len(lat)} moves: p50 {figures['slider_latency_p50_ms']:.1f} ms, "
-        f"p95 {figures['slider_latency_p95_ms']:.1f} ms  (target p95 <= 16 ms)"
-    )
+    if state == "interacting":
+        print(f"slider-to-image latency over {len(lat)} moves: p50 {figures['slider_latency_p50_ms']:.1f} ms, "
+              f"p95 {figures['slider_latency_p95_ms']:.1f} ms  (target p95 <= 16 ms)")
     return figures

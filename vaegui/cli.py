@@ -529,7 +529,7 @@ def cmd_bench(args) -> int:
     if args.gui:
         import torch
 
-        from vaegui.bench import gui_benchmark
+        from vaegui.bench import WINDOW_STATES, gui_benchmark
         from vaegui.trainproc import child_threads
 
         headless = statistics.median(o.samples_per_s for _, o in pairs)
@@ -537,14 +537,21 @@ def cmd_bench(args) -> int:
         same_threads = in_own_process("trainer", model_cfg, train_cfg, data, threads=child_threads()).samples_per_s
         gui_epochs = 200 if args.gui_epochs is None else args.gui_epochs
         gui_cfg = dataclasses.replace(train_cfg, epochs=gui_epochs)
-        print(f"# in the window: {gui_epochs} epochs, a traversal slider moved every 30 ms; the training "
+        print(f"# in the window: {gui_epochs} epochs in each of {len(WINDOW_STATES)} window states; the training "
               f"process starts with {child_threads()} of {threads} threads (one core left to the window) and "
               f"takes every core while that measures faster")
         print(f"headless references: {headless:,.0f} samples/s with {threads} threads (median above), "
               f"{same_threads:,.0f} with {child_threads()}")
-        figures = gui_benchmark(data.name, model_cfg, gui_cfg, headless)
-        print(f"GUI training vs headless with the starting thread count: "
-              f"{figures['gui_samples_per_s'] / same_threads:.2f}x")
+        runs = {state: gui_benchmark(data.name, model_cfg, gui_cfg, headless, state) for state in WINDOW_STATES}
+        print(f"{'window':<12}  {'samples/s':>9}  {f'vs {threads} threads':>13}  {f'vs {child_threads()}':>6}  "
+              f"{'threads at the end':>18}  {'window CPU':>10}  {'longest stall':>13}")
+        for state, f in runs.items():
+            choices = f["thread_choices"]
+            print(f"{state:<12}  {f['gui_samples_per_s']:>9,.0f}  {f['gui_vs_headless']:>12.2f}x  "
+                  f"{f['gui_samples_per_s'] / same_threads:>5.2f}x  {choices[-1][0] if choices else '?':>18}  "
+                  f"{100 * f['gui_process_cpu']:>9.0f}%  {f['longest_stall_ms']:>10.1f} ms")
+        print("(samples/s: the median epoch of each run's second half; window CPU: the window's process, "
+              "in % of one core)")
     return 0
 
 
