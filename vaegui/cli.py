@@ -256,14 +256,12 @@ def cmd_train(args) -> int:
     from models.checkpoint import CheckpointError, check_writable, read_checkpoint
     from models.resources import check_memory, dataset_bytes
     from models.runfolder import resume_path
-    from models.subnormals import flush_subnormals
     from models.trainer import (
         Trainer,
         training_device,
     )
 
     keep_freed_memory()  # this process exists to train
-    flush_subnormals()
     checkpoint = writer = dist = None
     try:
         if args.distributed:

@@ -54,12 +54,10 @@ def cmd_sweep(args) -> int:
     finished runs stay in the table), 2 with a message on bad options."""
     from models.allocator import keep_freed_memory
     from models.penalties import OBJECTIVES
-    from models.subnormals import flush_subnormals
     from models.sweep import RunEpoch, RunFinished, RunStarted, run_sweep, tradeoff
     from vaegui.cli import _configs
 
     keep_freed_memory()  # this process exists to train
-    flush_subnormals()
 
     args.beta_list, args.beta, args.seed = args.beta, None, None
     current = []
