@@ -19,8 +19,9 @@ subnormals flushed it stayed at 31,000 and 24,500.
 would have been kept. The mode belongs to each thread and a new thread takes its creator's,
 so a process sets it before its first parallel operation starts the intra-op threads; the
 library never calls it by itself (as :func:`models.allocator.keep_freed_memory`): the
-processes that exist to train do (``vaegui train``, ``vaegui sweep``, the window's
-training process, the benchmark's trainer).
+processes that exist only to train do (the window's training process, the benchmark's
+trainer). ``vaegui train`` and ``vaegui sweep`` do not: they also run inside other
+processes (tests, notebooks), whose floating-point mode they must leave alone.
 """
 
 from __future__ import annotations
