@@ -20,8 +20,9 @@ would have been kept. The mode belongs to each thread and a new thread takes its
 so a process sets it before its first parallel operation starts the intra-op threads; the
 library never calls it by itself (as :func:`models.allocator.keep_freed_memory`): the
 processes that exist only to train do (the window's training process, the benchmark's
-trainer). ``vaegui train`` and ``vaegui sweep`` do not: they also run inside other
-processes (tests, notebooks), whose floating-point mode they must leave alone.
+trainer, and ``vaegui train`` and ``vaegui sweep`` run as commands, through
+:func:`vaegui.cli.entry`). The same commands called as a library (``vaegui.cli.main`` in a
+test or a notebook) leave that process's floating-point mode alone.
 """
 
 from __future__ import annotations

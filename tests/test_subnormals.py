@@ -50,3 +50,37 @@ def test_adam_moments_of_zero_gradients_reach_zero_in_a_training_process():
         pytest.skip("this CPU has no flush-to-zero mode")
     assert int(nonzero) == int(subnormal) == 0
     assert int(not_flushed) == 0  # both intra-op threads read subnormal inputs as zero
+
+
+# the console script's train and sweep, then main() called as a library, each in a fresh process: does a
+# subnormal input to a two-thread multiplication still read as a subnormal afterwards?
+CLI = """
+import sys
+import torch
+from vaegui import cli
+
+torch.set_num_threads(2)
+run = cli.entry if sys.argv[1] == "entry" else cli.main
+command = sys.argv[2:]
+assert run(command) == 0
+x = torch.full((2**20,), 1e-39)
+print(int(((x * 1.0).view(torch.int32) != 0).sum()))
+"""
+
+TINY = ["--dataset", "digits", "--epochs", "1", "--latent-dim", "2", "--hidden-dim", "16"]
+
+
+@pytest.mark.parametrize("command", [["train", *TINY], ["sweep", "--beta", "1", "--seeds", "0", *TINY]])
+def test_the_console_scripts_train_and_sweep_flush_subnormals_and_main_leaves_the_mode_alone(command, tmp_path):
+    if run("flush")[3] != "True":
+        pytest.skip("this CPU has no flush-to-zero mode")
+    if command[0] == "sweep":
+        command = [*command, "--out", str(tmp_path / "sweep")]
+
+    def kept(how: str) -> int:
+        out = subprocess.run([sys.executable, "-c", CLI, how, *command], capture_output=True, text=True,
+                             check=True, cwd=tmp_path).stdout.split()
+        return int(out[-1])
+
+    assert kept("entry") == 0  # `vaegui train` and `vaegui sweep`: a process that exists to train
+    assert kept("main") == 2**20  # called inside another process: its mode stays as it was

@@ -1,6 +1,6 @@
 import sys
 
-from vaegui.cli import main
+from vaegui.cli import entry
 
 if __name__ == "__main__":  # the training process is spawned: importing must not start the app
-    sys.exit(main())
+    sys.exit(entry())

@@ -553,13 +553,37 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The ``vaegui`` entry point; returns the exit status."""
+def entry(argv: list[str] | None = None) -> int:
+    """The ``vaegui`` console script and ``python -m vaegui``: :func:`main` in a process of its own.
+
+    ``vaegui train`` and ``vaegui sweep`` then exist only to train, so they first flush subnormal
+    floats to zero (:func:`models.subnormals.flush_subnormals`, before any intra-op thread
+    starts): Adam's moments of weights whose gradient stays zero otherwise sink into the
+    subnormal range and slow a long run down by about a quarter. :func:`main` called from
+    another process (a test, a notebook) leaves that process's floating-point mode alone.
+    Returns the exit status.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    if args.command in ("train", "sweep") and not getattr(args, "nproc", None):
+        from models.subnormals import flush_subnormals
+
+        flush_subnormals()
+    return _run(args, argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``vaegui``'s commands, run in the calling process; returns the exit status. The console
+    script goes through :func:`entry`."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return _run(build_parser().parse_args(argv), argv)
+
+
+def _run(args, argv: list[str]) -> int:
     if args.command == "train" and args.nproc:
         from vaegui.distcmd import launch
 
-        return launch(args, list(sys.argv[1:] if argv is None else argv))
+        return launch(args, argv)
     if args.command == "train":
         return cmd_train(args)
     if args.command == "bench":
