@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 
+from models.run import Progress
 from models.state import shm_free_bytes
 from vaegui.figdialog import FigureExportDialog
 from vaegui.mainwindow import MainWindow
@@ -41,6 +42,34 @@ def test_window_opens_on_real_digits(qtbot, window):
     assert "1,437 training" in window.form.data_label.text()
     assert not window.form.stop_button.isEnabled()
     assert "No model yet" in UI(qtbot, window).caption("Manifold")
+
+
+class PaintCounter(QObject):
+    def __init__(self, widget):
+        super().__init__(widget)
+        self.paints = 0
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event):  # noqa: N802 (Qt's name)
+        self.paints += event.type() == QEvent.Type.Paint
+        return False
+
+
+def test_the_progress_bar_paints_a_few_times_a_second_and_ends_on_the_newest_value(qtbot, window):
+    form = window.form
+    counter = PaintCounter(form.progress)
+    # 100 steps of a run arriving at once, training and evaluating alternating as short epochs do
+    for done in range(1, 101):
+        form.show_progress(Progress("evaluating" if done % 10 == 0 else "training", 1 + (done - 1) // 10, 10,
+                                    done, 100, 20_000.0, 128))
+    assert counter.paints <= 2  # the first value at once (one paint); the rest wait for the interval
+    assert form.progress.value() == 1
+    qtbot.waitUntil(lambda: form.progress.value() == 100, timeout=1000)  # the newest, within the interval
+    assert form.progress.text().startswith("Epoch 10/10") and "step 100" in form.progress.text()
+    assert "ETA" in form.speed_label.text() or "samples/s" in form.speed_label.text()
+    # a run's end shows at once
+    form.show_progress(Progress("finished", 10, 10, 100, 100, 20_000.0, 128))
+    assert form.progress.text() == "Finished 10 epochs"
 
 
 def test_train_two_epochs_plots_fill_and_test_elbo_falls(qtbot, window):

@@ -4,7 +4,7 @@ progress with samples/s and ETA, and the error banner."""
 from __future__ import annotations
 
 import torch
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -50,6 +50,8 @@ BETA_TIPS = {"beta": "β: weight of the KL term (β-VAE, Higgins et al. 2017; ev
              "tcvae": "β: weight of the total correlation (β-TCVAE, Chen et al. 2018); 1 is the plain VAE",
              "factorvae": "γ: weight of the discriminator's total correlation (FactorVAE, Kim & Mnih 2018)"}
 #: settings keys of vaegui 0.1 that were not the field names
+#: the most values a second the progress bar shows within one phase of a run
+PROGRESS_HZ = 5
 OLD_SETTINGS_KEYS = {"latent_dim": "latent", "hidden_dim": "hidden", "batch_size": "batch"}
 
 
@@ -61,6 +63,11 @@ def _pair(first: QWidget, word: str, second: QWidget) -> QHBoxLayout:
         row.addWidget(QLabel(word))
     row.addWidget(second, 1)
     return row
+
+
+def _throttled(phase: str) -> str:
+    """The phase as :meth:`TrainingPanel.show_progress` throttles it: training and evaluating as one."""
+    return "running" if phase in ("training", "evaluating") else phase
 
 
 class RunOutputs:
@@ -219,6 +226,14 @@ class TrainingPanel(QWidget):
             buttons.addWidget(b)
         self.progress = QProgressBar()
         self._unshown_progress: Progress | None = None  # what came while the window was minimised
+        # the bar repaints itself at once at every new value (about 1 ms): in a phase, at most
+        # PROGRESS_HZ times a second, the newest at the end of each interval
+        self._last_shown = QElapsedTimer()
+        self._shown_phase = ""
+        self._pending_progress: Progress | None = None
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.timeout.connect(self._show_pending_progress)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("Not started")
@@ -410,11 +425,32 @@ class TrainingPanel(QWidget):
     def show_progress(self, progress: Progress) -> None:
         """Show a run's :class:`~models.run.Progress` in the bar (busy while starting)
         and its throughput with the ETA below it; in a minimised window, the last one when it comes
-        back (:meth:`window_restored`: the bar paints itself at once at every value, about 1 ms)."""
+        back (:meth:`window_restored`: the bar paints itself at once at every value, about 1 ms).
+        A new phase (starting, finished, stopped…) shows at once; within one, and while a run
+        trains and evaluates (each epoch's evaluation is a phase of its own, and short epochs
+        alternate the two many times a second), at most :data:`PROGRESS_HZ` values a second, the
+        newest one within 1 / :data:`PROGRESS_HZ` s."""
         if self.window().isMinimized():
             self._unshown_progress = progress
             return
         self._unshown_progress = None
+        wait_ms = 1000 // PROGRESS_HZ - (self._last_shown.elapsed() if self._last_shown.isValid() else 10**6)
+        if _throttled(progress.phase) == _throttled(self._shown_phase) and wait_ms > 0:
+            self._pending_progress = progress
+            if not self._progress_timer.isActive():
+                self._progress_timer.start(int(wait_ms))
+            return
+        self._apply_progress(progress)
+
+    def _show_pending_progress(self) -> None:
+        if self._pending_progress is not None:
+            self._apply_progress(self._pending_progress)
+
+    def _apply_progress(self, progress: Progress) -> None:
+        self._progress_timer.stop()
+        self._pending_progress = None
+        self._shown_phase = progress.phase
+        self._last_shown.start()
         if progress.phase in ("starting", "resuming"):
             self.progress.setRange(0, 0)
         elif progress.total:
