@@ -508,3 +508,32 @@ def build_map(
     proj = project(encoded.codes, request.projection, dims=request.dims, previous=prev, seed=request.seed,
                    perplexity=request.perplexity, progress=part(share, 1.0 - share), stopped=stopped)
     return LatentMap(request, encoded, proj)
+
+
+def build_maps(
+    model,
+    second_model,
+    dataset: ImageDataset,
+    request: MapRequest,
+    *,
+    previous: tuple[LatentMap | None, LatentMap | None] = (None, None),
+    progress: Progress | None = None,
+    stopped: Stopped | None = None,
+) -> tuple[LatentMap, LatentMap | None]:
+    """:func:`build_map` of ``model`` and, when ``second_model`` is not None, of the second model
+    over the same images with the same request (the Latent map panel's comparison), each seeded
+    by its ``previous`` map; the progress is split between the two.
+
+    Raises:
+        ValueError, MissingExtra, MapStopped: as :func:`build_map`.
+    """
+    share = 0.5 if second_model is not None else 1.0
+
+    def part(lo: float, prefix: str) -> Progress | None:
+        return None if progress is None else (lambda f, text: progress(lo + share * f, prefix + text))
+
+    first = build_map(model, dataset, request, previous=previous[0], progress=part(0.0, ""), stopped=stopped)
+    if second_model is None:
+        return first, None
+    return first, build_map(second_model, dataset, request, previous=previous[1],
+                            progress=part(0.5, "second model: "), stopped=stopped)

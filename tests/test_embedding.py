@@ -18,6 +18,7 @@ from models.embedding import (
     MapRequest,
     MapStopped,
     build_map,
+    build_maps,
     encode_split,
     nearest,
     points_in_polygon,
@@ -83,6 +84,22 @@ def test_pca_keeps_its_orientation_when_recomputed(model, digits):
     flipped = first.projection.points * np.array([-1, 1], dtype=np.float32)
     again = project(first.encoded.codes, "pca", previous=flipped)
     assert np.corrcoef(again.points[:, 0], flipped[:, 0])[0, 1] > 0.99
+
+
+def test_two_models_map_the_same_images_and_share_the_progress(model, digits):
+    torch.manual_seed(1)
+    second = VAE(ModelConfig(input_shape=digits.image_shape, latent_dim=3, hidden_dim=16)).eval()
+    seen: list[tuple[float, str]] = []
+    first, other = build_maps(model, second, digits, MapRequest(projection="pca"),
+                              progress=lambda f, text: seen.append((f, text)))
+    assert first.encoded.codes.shape[1] == 4 and other.encoded.codes.shape[1] == 3
+    np.testing.assert_array_equal(first.encoded.index, other.encoded.index)  # the same images, in the same order
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and max(f for f, t in seen if not t.startswith("second")) <= 0.5
+    assert fractions[-1] == pytest.approx(1.0) and seen[-1][1].startswith("second model: ")
+    alone, none = build_maps(model, None, digits, MapRequest(projection="pca"))
+    assert none is None
+    np.testing.assert_allclose(alone.projection.points, first.projection.points)
 
 
 def test_latent_and_dims_projections(model, digits):

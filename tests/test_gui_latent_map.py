@@ -15,8 +15,8 @@ from tests.ui import UI
 def make_map(ui: UI, projection: str | None = None):
     panel = ui.show("Latent map")
     if projection is not None:
-        panel.projection_combo.setCurrentIndex(panel.projection_combo.findData(projection))
-    ui.click(panel.update_button)
+        panel.controls.projection_combo.setCurrentIndex(panel.controls.projection_combo.findData(projection))
+    ui.click(panel.controls.update_button)
     ui.qtbot.waitUntil(lambda: panel.map is not None and not panel.busy, timeout=60_000)
     return panel
 
@@ -37,15 +37,15 @@ def test_map_of_a_2d_vae_click_decodes_the_point(qtbot, window):
     i = int(np.argmax(np.linalg.norm(mu - mu.mean(0), axis=1)))  # an outlying point, alone under the cursor
     ui.click_plot(panel.plot, *mu[i])
     expected = window.handle.decode(torch.from_numpy(mu[i])[None])
-    np.testing.assert_allclose(panel.decoded_pixels(), expected[0, 0], atol=1e-6)
-    assert f"test #{i}" in panel.decoded_label.text()
+    np.testing.assert_allclose(panel.inspector.decoded_pixels(), expected[0, 0], atol=1e-6)
+    assert f"test #{i}" in panel.inspector.decoded_label.text()
     # ... and hands it to the Traversal as its start
-    ui.click(panel.to_traversal)
+    ui.click(panel.inspector.to_traversal)
     assert window.tabs.currentWidget() is window.traversal
     np.testing.assert_allclose(window.traversal.z().numpy(), np.clip(mu[i], -3, 3), atol=0.01)
     # ... or to the interpolation's end B
     ui.show("Latent map")
-    ui.click(panel.to_b)
+    ui.click(panel.inspector.to_b)
     assert window.interpolation.index_b.value() == i
 
 
@@ -60,8 +60,9 @@ def test_click_between_points_decodes_the_latent_under_the_cursor(qtbot, window)
     ui.click_plot(panel.plot, x + 0.5, y + 0.5)
     z = panel.chosen_z.numpy()
     np.testing.assert_allclose(z, [x + 0.5, y + 0.5], atol=0.05)  # within a pixel or two
-    assert "latent under the cursor" in panel.decoded_label.text()
-    np.testing.assert_allclose(panel.decoded_pixels(), window.handle.decode(panel.chosen_z[None])[0, 0], atol=1e-6)
+    assert "latent under the cursor" in panel.inspector.decoded_label.text()
+    np.testing.assert_allclose(panel.inspector.decoded_pixels(), window.handle.decode(panel.chosen_z[None])[0, 0],
+                               atol=1e-6)
 
 
 def test_pca_map_selection_attribute_vector_and_exports(qtbot, window, tmp_path):
@@ -130,13 +131,13 @@ def test_cancel_during_tsne_keeps_the_previous_map(qtbot, window):
     ui = UI(qtbot, window).set(latent_dim=4).train(2)
     panel = make_map(ui, "pca")
     before = panel.map
-    panel.split_combo.setCurrentIndex(panel.split_combo.findData("both"))
-    panel.projection_combo.setCurrentIndex(panel.projection_combo.findData("tsne"))
-    ui.click(panel.update_button)
-    qtbot.waitUntil(lambda: "t-SNE" in panel.progress.text(), timeout=30_000)
-    ui.click(panel.cancel_button)
+    panel.controls.split_combo.setCurrentIndex(panel.controls.split_combo.findData("both"))
+    panel.controls.projection_combo.setCurrentIndex(panel.controls.projection_combo.findData("tsne"))
+    ui.click(panel.controls.update_button)
+    qtbot.waitUntil(lambda: "t-SNE" in panel.controls.progress.text(), timeout=30_000)
+    ui.click(panel.controls.cancel_button)
     assert not panel.busy and panel.map is before
-    assert "cancelled" in panel.progress.text()
+    assert "cancelled" in panel.controls.progress.text()
     from vaegui.tasks import BackgroundTask
 
     for task in panel.findChildren(BackgroundTask):  # the thread itself stops within a second

@@ -83,16 +83,16 @@ def test_a_hierarchical_vae_trains_from_the_form_and_each_layer_shows(qtbot, win
 def test_the_latent_map_shows_either_layer_of_a_two_layer_vae(qtbot, window):
     form, ui = window.form, UI(qtbot, window)
     panel = window.latent_map
-    assert not panel.map_form.isRowVisible(panel.layer_combo)
+    assert not panel.controls.map_form.isRowVisible(panel.controls.layer_combo)
     choose(form.model_combo, "ladder")
     form.hidden_spin.setValue(32)
     form.latent_spin.setValue(3)
     ui.set(layer1_dim=6)
     train_to_end(qtbot, window, epochs=1)
-    assert panel.map_form.isRowVisible(panel.layer_combo)
+    assert panel.controls.map_form.isRowVisible(panel.controls.layer_combo)
     top = make_map(ui)
     assert top.map.encoded.codes.shape == (360, 3)
-    choose(panel.layer_combo, 1)
+    choose(panel.controls.layer_combo, 1)
     lower = make_map(ui, "dims")
     m = lower.map
     assert m.encoded.codes.shape == (360, 6) and "of the lower layer z1" in lower.caption.text()
@@ -103,5 +103,5 @@ def test_the_latent_map_shows_either_layer_of_a_two_layer_vae(qtbot, window):
     ui.click_plot(lower.plot, *mu1[i, :2])
     with torch.inference_mode():
         expected = window.handle.model.decode_layers(None, z1=torch.from_numpy(mu1[i])[None]).numpy()
-    np.testing.assert_allclose(lower.decoded_pixels(), expected[0, 0], atol=1e-6)  # decoded through p(x|z1)
-    assert not lower.to_traversal.isEnabled()  # the sliders hold z2
+    np.testing.assert_allclose(lower.inspector.decoded_pixels(), expected[0, 0], atol=1e-6)  # decoded through p(x|z1)
+    assert not lower.inspector.to_traversal.isEnabled()  # the sliders hold z2

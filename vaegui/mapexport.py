@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLineEdit,
+    QMenu,
     QMessageBox,
     QPushButton,
     QSpinBox,
@@ -32,6 +33,16 @@ class MapExport:
         self.settings = panel.settings
         #: the open PNG dialog's (dialog, path edit, width, height), for tests and the driver
         self.png_dialog = None
+
+    def add_menu(self, button: QPushButton) -> None:
+        """Give ``button`` the menu of exports: the map as PNG, the embedding as CSV or NPZ, a
+        TensorBoard Projector folder."""
+        menu = QMenu(button)
+        menu.addAction("Map as PNG…", self.export_png_dialog)
+        menu.addAction("Embedding as CSV…", lambda: self.export_dialog("csv"))
+        menu.addAction("Embedding as NPZ…", lambda: self.export_dialog("npz"))
+        menu.addAction("TensorBoard Projector folder…", lambda: self.export_dialog("projector"))
+        button.setMenu(menu)
 
     def _folder(self) -> str:
         return self.settings.value("export/folder", str(Path.home())) if self.settings else str(Path.home())

@@ -214,6 +214,15 @@ class MapPlot(pg.PlotWidget):
         for layer in self.layers:
             layer.setData(pos=np.zeros((0, 2)))
 
+    def reset(self) -> None:
+        """No points, marks, selection, overlay or legend (another model or dataset)."""
+        self.clear_points()
+        self.mark(None)
+        self.mark_chosen(None)
+        self.mark_selection(None)
+        self.set_overlay(None)
+        self.set_legend([])
+
     def set_legend(self, entries: list[tuple[str, QColor]]) -> None:
         """One legend row per (name, colour); none for an empty list."""
         self.legend.clear()

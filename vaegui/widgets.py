@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -32,6 +32,40 @@ def on_screen(widget: QWidget) -> bool:
     of a minimised window as visible). The live panels skip their work when it is not, which
     leaves the cores to the training process, and catch up when the window comes back."""
     return widget.isVisible() and not widget.window().isMinimized()
+
+
+class EpochRefresh(QObject):
+    """Keeps a costly view following training: at an epoch's end (:meth:`epoch_ended`) it calls
+    ``refresh`` once the epoch's weights are in (the next snapshot, :meth:`snapshot_arrived`, which
+    comes close to the epoch's figures in either order; ``wait_ms`` at most) if ``widget`` can be
+    seen, and otherwise marks the view :attr:`stale` for :meth:`catch_up` (the widget shown, the
+    window restored)."""
+
+    def __init__(self, widget: QWidget, refresh: Callable[[], None], wait_ms: int = 500):
+        super().__init__(widget)
+        self.widget, self.refresh = widget, refresh
+        self.stale = False
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(wait_ms)
+        self._timer.timeout.connect(refresh)
+
+    def epoch_ended(self) -> None:
+        if on_screen(self.widget):
+            self._timer.start()
+        else:
+            self.stale = True
+
+    def snapshot_arrived(self) -> None:
+        if self._timer.isActive():
+            self._timer.stop()
+            self.refresh()
+
+    def catch_up(self, also: bool = False) -> None:
+        """Refresh now if epochs ended while the view could not be seen (or if ``also``) and it can be."""
+        if (self.stale or also) and on_screen(self.widget):
+            self.stale = False
+            self.refresh()
 
 
 def show_message(parent: QWidget, icon: QMessageBox.Icon, title: str, text: str, details: str = "") -> QMessageBox:

@@ -187,7 +187,7 @@ class AttributePanel(QWidget):
         strip = handle.decode(apply_attribute(z, attr.vector, ts))
         self.strip_view.show_grid(strip, 1, STRIP, padding=1)
         one = handle.decode(apply_attribute(z, attr.vector, [self.t()]))
-        self.owner.decoded_view.show_grid(one, 1, 1)
+        self.owner.inspector.decoded_view.show_grid(one, 1, 1)
 
     def point_chosen(self) -> None:
         if self.current() is not None:

@@ -5,38 +5,30 @@ model's map beside the first, and exports (PNG, CSV, NPZ, TensorBoard Projector)
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import numpy as np
 import torch
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
-    QMenu,
-    QMessageBox,
-    QProgressBar,
-    QPushButton,
-    QSlider,
-    QSpinBox,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from models.embedding import PROJECTIONS, LatentMap, MapRequest, MapStopped, build_map, points_in_polygon, split_image
+from models.embedding import LatentMap, MapRequest, MapStopped, build_maps, points_in_polygon, split_image
 from vaegui.mapexport import MapExport
+from vaegui.maptext import legend_entries, manifold_centres, map_caption
 from vaegui.mapview import MapPlot, colour_codes
 from vaegui.panels.attributes import AttributePanel
+from vaegui.panels.mapcompare import SecondModel
+from vaegui.panels.mapcontrols import MapControls
+from vaegui.panels.mappoint import PointInspector
 from vaegui.tasks import BackgroundTask, TaskSlot
-from vaegui.widgets import ImageGridView, on_screen, show_message
+from vaegui.widgets import EpochRefresh
 
 
 class LatentMapPanel(QWidget):
@@ -58,20 +50,15 @@ class LatentMapPanel(QWidget):
         self.manifold_grid = manifold_grid
         self.map: LatentMap | None = None
         self.other: LatentMap | None = None
-        self.other_model = None
-        self.other_name = ""
         self.selection: np.ndarray | None = None
         self.chosen_index: int | None = None
         self.chosen_z: torch.Tensor | None = None
         self._pending = False
         self._synced_dim = -1
         self._build()
-        self._live_timer = QTimer(self)
-        self._live_timer.setSingleShot(True)
-        self._live_timer.setInterval(500)
-        self._live_timer.timeout.connect(self.update_map)
+        self.live = EpochRefresh(self, self.update_map)
         handle.changed.connect(self._model_changed)
-        handle.changed.connect(self._snapshot_arrived)
+        handle.changed.connect(self.live.snapshot_arrived)
         handle.dataset_changed.connect(self._dataset_changed)
         self._model_changed()
 
@@ -87,136 +74,28 @@ class LatentMapPanel(QWidget):
         self.caption = QLabel("No model yet: press Train (Ctrl+Return), then the map shows where the data lands in z.")
         self.caption.setWordWrap(True)
 
-        self.split_combo = QComboBox()
-        for key, name in (("test", "test split"), ("train", "training split"), ("both", "both splits")):
-            self.split_combo.addItem(name, key)
-        self.points_combo = QComboBox()
-        self.points_combo.addItem("posterior means mu", "mean")
-        self.points_combo.addItem("a sample z ~ q(z|x)", "sample")
-        self.layer_combo = QComboBox()
-        self.layer_combo.addItem("the top layer z2", 0)
-        self.layer_combo.addItem("the lower layer z1", 1)
-        self.layer_combo.setToolTip("Two-layer and ladder VAEs: which layer's posterior means to map (a click on a z1 "
-                                    "map decodes z1 directly)")
-        self.projection_combo = QComboBox()
-        for key, (name, _module) in PROJECTIONS.items():
-            self.projection_combo.addItem(name, key)
-        self.projection_combo.setCurrentIndex(self.projection_combo.findData("pca"))
-        self.dim_x, self.dim_y = QSpinBox(), QSpinBox()
-        self.dim_y.setValue(1)
-        self.perplexity = QDoubleSpinBox()
-        self.perplexity.setRange(2, 200)
-        self.perplexity.setValue(30)
-        self.update_button = QPushButton("Update map")
-        self.update_button.setToolTip("Encode the split with the newest weights and project it (F5)")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.live_check = QCheckBox("refresh at each epoch end")
-        self.live_check.setChecked(True)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("")
-        self.colour_combo = QComboBox()
-        self.size_spin = QSpinBox()
-        self.size_spin.setRange(1, 20)
-        self.size_spin.setValue(5)
-        self.opacity = QSlider(Qt.Orientation.Horizontal)
-        self.opacity.setRange(5, 100)
-        self.opacity.setValue(70)
-        self.manifold_check = QCheckBox("draw the manifold's grid")
-        self.manifold_check.setToolTip("The Manifold panel's G×G latents (Kingma & Welling 2014, Fig. 4) over the "
-                                       "map: for the latent itself or two dimensions, those of the manifold")
-        self.select_check = QCheckBox("select by dragging")
-        self.select_check.setToolTip("Drag to select points (or hold Shift and drag); otherwise a drag pans")
-        self.shape_combo = QComboBox()
-        self.shape_combo.addItem("lasso", "lasso")
-        self.shape_combo.addItem("box", "box")
-
-        dims = QHBoxLayout()
-        dims.addWidget(self.dim_x)
-        dims.addWidget(self.dim_y)
-        run_row = QHBoxLayout()
-        run_row.addWidget(self.update_button)
-        run_row.addWidget(self.cancel_button)
-        map_form = QFormLayout()
-        map_form.addRow("Split:", self.split_combo)
-        map_form.addRow("Points:", self.points_combo)
-        map_form.addRow("Layer:", self.layer_combo)
-        map_form.setRowVisible(self.layer_combo, False)  # shown for the two-layer VAEs
-        self.map_form = map_form
-        map_form.addRow("Projection:", self.projection_combo)
-        map_form.addRow("Dimensions:", dims)
-        map_form.addRow("Perplexity:", self.perplexity)
-        map_form.addRow(run_row)
-        map_form.addRow(self.live_check)
-        map_form.addRow(self.progress)
-        look_form = QFormLayout()
-        look_form.addRow("Colour by:", self.colour_combo)
-        look_form.addRow("Point size:", self.size_spin)
-        look_form.addRow("Opacity:", self.opacity)
-        look_form.addRow(self.manifold_check)
-        sel_row = QHBoxLayout()
-        sel_row.addWidget(self.select_check)
-        sel_row.addWidget(self.shape_combo)
-        look_form.addRow(sel_row)
-
-        # the point under the cursor and the decoded click
-        self.hover_view, self.decoded_view = ImageGridView(), ImageGridView()
-        for view in (self.hover_view, self.decoded_view):
-            view.setMinimumSize(72, 72)
-            view.setMaximumHeight(110)
-        self.hover_label, self.decoded_label = QLabel("Hover a point"), QLabel("Click the map to decode")
-        for label in (self.hover_label, self.decoded_label):
-            label.setWordWrap(True)
-        self.to_traversal = QPushButton("→ Traversal")
-        self.to_traversal.setToolTip("Start the traversal's sliders at the decoded latent")
-        self.to_a, self.to_b = QPushButton("→ A"), QPushButton("→ B")
-        self.to_a.setToolTip("Make the chosen data point the interpolation's end A")
-        self.to_b.setToolTip("Make the chosen data point the interpolation's end B")
-        views = QHBoxLayout()
-        for view, label in ((self.hover_view, self.hover_label), (self.decoded_view, self.decoded_label)):
-            col = QVBoxLayout()
-            col.addWidget(view)
-            col.addWidget(label)
-            views.addLayout(col)
-        hands = QHBoxLayout()
-        for b in (self.to_traversal, self.to_a, self.to_b):
-            b.setEnabled(False)
-            hands.addWidget(b)
-
+        self.controls = MapControls()
+        #: the point under the cursor and the decoded click, with the hand-off buttons
+        self.inspector = PointInspector()
         self.attributes = AttributePanel(self)
-        self.compare_button = QPushButton("Compare with a model file…")
-        self.compare_button.setToolTip("Show a second model's map beside this one: same data, same colours "
-                                       "(AE vs VAE, β = 1 vs β = 4)")
-        self.close_compare = QPushButton("Close the comparison")
-        self.close_compare.setEnabled(False)
-        self.export_button = QPushButton("Export…")
-        menu = QMenu(self.export_button)
+        #: the "Compare" tab: a second model's map beside this one, and the Export button
+        self.comparison = SecondModel(
+            lambda: tuple(self.handle.dataset.image_shape) if self.handle.dataset is not None else None, self.settings)
+        self.close_compare, self.export_button = self.comparison.close_compare, self.comparison.export_button
         self.exports = MapExport(self)
+        self.exports.add_menu(self.export_button)
         #: what made the map (model fingerprint, dataset, epoch, seed), written into its PNG: set by the window
         self.model_info = dict
-        menu.addAction("Map as PNG…", self.exports.export_png_dialog)
-        menu.addAction("Embedding as CSV…", lambda: self.exports.export_dialog("csv"))
-        menu.addAction("Embedding as NPZ…", lambda: self.exports.export_dialog("npz"))
-        menu.addAction("TensorBoard Projector folder…", lambda: self.exports.export_dialog("projector"))
-        self.export_button.setMenu(menu)
-        self.export_button.setEnabled(False)
-        more = QVBoxLayout()
-        more.addWidget(self.compare_button)
-        more.addWidget(self.close_compare)
-        more.addWidget(self.export_button)
-        more.addStretch(1)
 
         self.side_tabs = QTabWidget()
-        for layout, name in ((map_form, "Map"), (look_form, "Look"), (more, "Compare")):
+        for layout, name in ((self.controls.map_form, "Map"), (self.controls.look_form, "Look")):
             page = QWidget()
             page.setLayout(layout)
             self.side_tabs.addTab(page, name)
+        self.side_tabs.addTab(self.comparison, "Compare")
         self.side_tabs.addTab(self.attributes, "Attributes")
         side = QVBoxLayout()
-        side.addLayout(views)
-        side.addLayout(hands)
+        side.addWidget(self.inspector)
         side.addWidget(self.side_tabs, 1)
         side_w = QWidget()
         side_w.setLayout(side)
@@ -228,66 +107,45 @@ class LatentMapPanel(QWidget):
         layout.addLayout(left, 3)
         layout.addWidget(side_w, 2)
 
-        self.update_button.clicked.connect(self.update_map)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.slot = TaskSlot(self, self.progress, self.cancel_button, (MapStopped,), self._done, self._failed,
-                             self._task_ended)
+        self.controls.update_button.clicked.connect(self.update_map)
+        self.controls.cancel_button.clicked.connect(self.cancel)
+        self.slot = TaskSlot(self, self.controls.progress, self.controls.cancel_button, (MapStopped,), self._done,
+                             self._failed, self._task_ended)
         QShortcut(QKeySequence("F5"), self, self.update_map, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.projection_combo.currentIndexChanged.connect(self._projection_changed)
-        for w in (self.colour_combo,):
-            w.currentIndexChanged.connect(lambda _i: self.redraw(keep_view=True))
-        self.size_spin.valueChanged.connect(lambda _v: self.redraw(keep_view=True))
-        self.opacity.valueChanged.connect(lambda _v: self.redraw(keep_view=True))
-        self.manifold_check.toggled.connect(lambda _on: self.draw_overlay())
-        self.select_check.toggled.connect(self._select_mode)
-        self.shape_combo.currentIndexChanged.connect(self._select_mode)
+        self.controls.colour_combo.currentIndexChanged.connect(lambda _i: self.redraw(keep_view=True))
+        self.controls.size_spin.valueChanged.connect(lambda _v: self.redraw(keep_view=True))
+        self.controls.opacity.valueChanged.connect(lambda _v: self.redraw(keep_view=True))
+        self.controls.manifold_check.toggled.connect(lambda _on: self.draw_overlay())
+        self.controls.select_check.toggled.connect(self._select_mode)
+        self.controls.shape_combo.currentIndexChanged.connect(self._select_mode)
         for plot in (self.plot, self.plot2):
             plot.hovered.connect(lambda i, plot=plot: self._hovered(plot, i))
             plot.box.clicked.connect(lambda xy, plot=plot: self.click_at(plot, xy.x(), xy.y()))
             plot.box.selected.connect(lambda poly, plot=plot: self.select_polygon(plot, poly))
-        self.to_traversal.clicked.connect(lambda: self.chosen_z is not None and self.traverse_from.emit(self.chosen_z))
-        self.to_a.clicked.connect(lambda: self._hand_end("a"))
-        self.to_b.clicked.connect(lambda: self._hand_end("b"))
-        self.compare_button.clicked.connect(self.compare_dialog)
+        self.inspector.traverse.connect(lambda: self.chosen_z is not None and self.traverse_from.emit(self.chosen_z))
+        self.inspector.hand_end.connect(self._hand_end)
+        self.comparison.opened.connect(self._second_model_opened)
         self.close_compare.clicked.connect(self.close_comparison)
-        self._projection_changed()
 
     # -- state ------------------------------------------------------------------------------------
     def request(self) -> MapRequest:
         """The map the controls ask for."""
-        return MapRequest(split=self.split_combo.currentData(), points=self.points_combo.currentData(),
-                          projection=self.projection_combo.currentData(),
-                          dims=(self.dim_x.value(), self.dim_y.value()), perplexity=self.perplexity.value(),
-                          layer=self.layer_combo.currentData() if getattr(self.handle.model, "hierarchical", False)
-                          else 0)
-
-    def _projection_changed(self) -> None:
-        kind = self.projection_combo.currentData()
-        self.dim_x.setEnabled(kind == "dims")
-        self.dim_y.setEnabled(kind == "dims")
-        self.perplexity.setEnabled(kind == "tsne")
+        return self.controls.request(getattr(self.handle.model, "hierarchical", False))
 
     def _select_mode(self) -> None:
         for plot in (self.plot, self.plot2):
-            plot.box.select_mode = self.select_check.isChecked()
-            plot.box.selection_shape = self.shape_combo.currentData()
+            plot.box.select_mode = self.controls.select_check.isChecked()
+            plot.box.selection_shape = self.controls.shape_combo.currentData()
 
     def _model_changed(self) -> None:
-        self.map_form.setRowVisible(self.layer_combo, getattr(self.handle.model, "hierarchical", False))
+        self.controls.show_layers(getattr(self.handle.model, "hierarchical", False))
         d = self.handle.latent_dim
         if self.handle.version < 0 and self.attributes.vectors:  # a new model: the old one's vectors mean nothing
             self.attributes.from_info({})
         if d == self._synced_dim and self.handle.version >= 0:
             return  # new weights every 0.25 s while training: nothing here depends on them
         self._synced_dim = d
-        for spin in (self.dim_x, self.dim_y):
-            spin.setRange(0, max(d - 1, 1))
-        latent = self.projection_combo.model().item(self.projection_combo.findData("latent"))
-        latent.setEnabled(d == 2)
-        if d == 2 and self.map is None:
-            self.projection_combo.setCurrentIndex(self.projection_combo.findData("latent"))
-        elif d != 2 and self.projection_combo.currentData() == "latent":
-            self.projection_combo.setCurrentIndex(self.projection_combo.findData("pca"))
+        self.controls.set_latent_dim(d, has_map=self.map is not None)
         self._sync_colours()
         if self.map is not None and self.map.encoded.codes.shape[1] != d:
             self.clear()
@@ -303,34 +161,17 @@ class LatentMapPanel(QWidget):
         self.selection = None
         self.chosen_index = self.chosen_z = None
         for plot in (self.plot, self.plot2):
-            plot.clear_points()
-            plot.mark(None)
-            plot.mark_chosen(None)
-            plot.mark_selection(None)
-            plot.set_overlay(None)
-            plot.set_legend([])
+            plot.reset()
         self.close_comparison()
         self.export_button.setEnabled(False)
-        for b in (self.to_traversal, self.to_a, self.to_b):
-            b.setEnabled(False)
+        self.inspector.forget()
         self.caption.setText("Press Update map (F5) to encode the data with the newest weights."
                              if self.handle.ready else "No model yet: press Train (Ctrl+Return).")
 
     def _sync_colours(self) -> None:
-        current = self.colour_combo.currentData()
-        self.colour_combo.blockSignals(True)
-        self.colour_combo.clear()
-        self.colour_combo.addItem("label", "label")
-        data = self.handle.dataset
-        for name in (data.factor_names if data is not None else ()):
-            self.colour_combo.addItem(f"factor: {name}", name)
-        self.colour_combo.addItem("−ELBO (nats)", "neg_elbo")
-        self.colour_combo.addItem("KL (nats)", "kl")
-        for k in range(0 if self.handle.discrete else self.handle.latent_dim):  # not a VQ-VAE's 1,568 z_e values
-            self.colour_combo.addItem(f"z{k}", f"z{k}")
-        index = self.colour_combo.findData(current)
-        self.colour_combo.setCurrentIndex(max(index, 0))
-        self.colour_combo.blockSignals(False)
+        data = self.handle.dataset  # not a VQ-VAE's 1,568 z_e values
+        self.controls.set_colour_keys(data.factor_names if data is not None else (),
+                                      0 if self.handle.discrete else self.handle.latent_dim)
 
     # -- computing --------------------------------------------------------------------------------
     @property
@@ -354,24 +195,11 @@ class LatentMapPanel(QWidget):
         if self.task is not None:
             self._pending = True
             return
-        request = self.request()
-        model = copy.deepcopy(self.handle.model).cpu().eval()
-        other_model = self.other_model
-        dataset, previous, other_prev = self.handle.dataset, self.map, self.other
+        request, model = self.request(), copy.deepcopy(self.handle.model).cpu().eval()
+        second, dataset, previous = self.comparison.model, self.handle.dataset, (self.map, self.other)
         version = self.handle.version
-
-        def job(progress, stopped):
-            share = 0.5 if other_model is not None else 1.0
-            first = build_map(model, dataset, request, previous=previous,
-                              progress=lambda f, t: progress(share * f, t), stopped=stopped)
-            second = None
-            if other_model is not None:
-                second = build_map(other_model, dataset, request, previous=other_prev,
-                                   progress=lambda f, t: progress(0.5 + 0.5 * f, "second model: " + t),
-                                   stopped=stopped)
-            return first, second, version
-
-        self.slot.start(job)
+        self.slot.start(lambda progress, stopped: (*build_maps(model, second, dataset, request, previous=previous,
+                                                               progress=progress, stopped=stopped), version))
 
     def cancel(self) -> None:
         """Stop the computation: the previous map stays, at once (the thread stops at its
@@ -389,20 +217,18 @@ class LatentMapPanel(QWidget):
             self.update_map()
 
     def _failed(self, message: str, _details: str) -> None:
-        self.progress.setFormat("failed")
+        self.controls.progress.setFormat("failed")
         self.caption.setText(f"The map could not be made: {message}")
 
     def _done(self, result) -> None:
         first, second, version = result
         same_kind = self.map is not None and self.map.request.projection == first.request.projection
-        if self.map is None or len(self.map.encoded) != len(first.encoded):  # a new map: a point size for its count
-            self.size_spin.blockSignals(True)
-            self.size_spin.setValue(3 if len(first.encoded) > 20_000 else 5)
-            self.size_spin.blockSignals(False)
+        if self.map is None or len(self.map.encoded) != len(first.encoded):
+            self.controls.suggest_point_size(len(first.encoded))
         self.map, self.other = first, second
         self.snapshot = version
-        self.progress.setValue(1000)
-        self.progress.setFormat(f"{len(first.encoded):,} points")
+        self.controls.progress.setValue(1000)
+        self.controls.progress.setFormat(f"{len(first.encoded):,} points")
         self.export_button.setEnabled(True)
         if self.selection is not None and len(self.selection) != len(first.encoded):
             self.selection = None
@@ -410,70 +236,39 @@ class LatentMapPanel(QWidget):
         self.attributes.map_changed()
 
     def refresh_live(self) -> None:
-        """At an epoch's end: refresh the map if it is live and shown (or mark it stale).
-
-        The epoch's weights arrive as a snapshot close to the epoch's figures, in either
-        order: the refresh waits for the next snapshot, or half a second at most."""
-        if self.live_check.isChecked():
-            if on_screen(self):
-                self._live_timer.start()
-            else:
-                self._stale = True
+        """At an epoch's end: map the epoch's weights if the map is live and shown (else when it is)."""
+        if self.controls.live_check.isChecked():
+            self.live.epoch_ended()
 
     def window_restored(self) -> None:
         """The window came back from being minimised: map the data again if epochs ended meanwhile."""
-        if getattr(self, "_stale", False) and on_screen(self) and self.handle.ready and not self.busy:
-            self._stale = False
-            self.update_map()
-
-    def _snapshot_arrived(self) -> None:
-        if self._live_timer.isActive():
-            self._live_timer.stop()
-            self.update_map()
+        if self.handle.ready and not self.busy:
+            self.live.catch_up()
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if (getattr(self, "_stale", False) or self.map is None) and self.handle.ready and not self.busy:
-            self._stale = False  # first shown with a model, or epochs ended while hidden: map it now
-            self.update_map()
+        if self.handle.ready and not self.busy:  # first shown with a model, or epochs ended while hidden
+            self.live.catch_up(also=self.map is None)
 
     # -- drawing ----------------------------------------------------------------------------------
-    def colour_values(self, m: LatentMap) -> tuple[np.ndarray, bool]:
-        """The values the points are coloured by, and whether they are categorical."""
-        key = self.colour_combo.currentData() or "label"
-        columns = m.encoded.columns()
-        values = columns.get(key, m.encoded.labels)
-        if key in m.encoded.factor_names:
-            return values, len(np.unique(values)) <= 8
-        return values, key == "label"
-
     def redraw(self, keep_view: bool = False) -> None:
         """Draw the map(s) with the chosen colours, size and opacity."""
         if self.map is None:
             return
-        size, opacity = self.size_spin.value(), self.opacity.value() / 100.0
-        entries: list = []
+        size, opacity = self.controls.size_spin.value(), self.controls.opacity.value() / 100.0
         for plot, m in ((self.plot, self.map), (self.plot2, self.other)):
             plot.setVisible(m is not None)
             if m is None:
                 continue
-            values, categorical = self.colour_values(m)
-            codes, colours, (lo, hi) = colour_codes(values, categorical)
+            values, categorical = self.controls.colour_values(m)
+            codes, colours, value_range = colour_codes(values, categorical)
             points = self.attributes.points_for(m)
             plot.show_points(points, codes, colours, size, opacity, keep_view=keep_view)
             axes = ("a (along the attribute)", "jitter") if self.attributes.projecting() else m.projection.axes
             plot.setLabel("bottom", axes[0])
             plot.setLabel("left", axes[1])
-            key = self.colour_combo.currentData() or "label"
-            if categorical:
-                keys = np.unique(values)
-                names = m.encoded.class_names
-                entries = [((names[int(k)] if key == "label" and 0 <= int(k) < len(names) else f"{key} = {k:g}"),
-                            colours[c]) for c, k in enumerate(keys)]
-            else:
-                entries = [(f"{self.colour_combo.currentText()} {lo:.3g}", colours[0]),
-                           (f"{self.colour_combo.currentText()} {hi:.3g}", colours[-1])]
-            plot.set_legend(entries)
+            plot.set_legend(legend_entries(values, categorical, colours, value_range, self.controls.colour_key(),
+                                           m.encoded.class_names, self.controls.colour_combo.currentText()))
             plot.mark_selection(self.selection if self.selection is not None and
                                 len(self.selection) == len(points) else None)
         self.draw_overlay()
@@ -484,39 +279,20 @@ class LatentMapPanel(QWidget):
         manifold's two dimensions directly (latent or the same two dims); else None."""
         if self.map is None or self.manifold_grid is None or self.attributes.projecting():
             return None
-        from models.latent import manifold_latents
-
-        (i, j), g = self.manifold_grid()
-        p = self.map.projection
-        if p.dims is None or set(p.dims) != {i, j} or self.map.request.layer:
-            return None
-        d = self.map.encoded.codes.shape[1]
-        z = manifold_latents(g, d, (i, j)).numpy()
-        return z[:, list(p.dims)]
+        dims, grid = self.manifold_grid()
+        return manifold_centres(self.map, dims, grid)
 
     def draw_overlay(self) -> None:
-        centres = self.manifold_centres() if self.manifold_check.isChecked() else None
+        centres = self.manifold_centres() if self.controls.manifold_check.isChecked() else None
         self.plot.set_overlay(centres)
-        if self.manifold_check.isChecked() and centres is None and self.map is not None:
+        if self.controls.manifold_check.isChecked() and centres is None and self.map is not None:
             self.caption.setText("The manifold's grid is drawn on the latent itself or on the manifold's two "
                                  "dimensions (projection: two latent dimensions).")
 
     def _caption(self) -> None:
-        m = self.map
-        e, p = m.encoded, m.projection
-        what = "posterior means mu" if e.points == "mean" else "one sample z ~ q(z|x) per image"
-        if self.handle.discrete:
-            what = "encoder outputs z_e (before quantisation)"
-        if m.request.layer == 1:
-            what += " of the lower layer z1"
-        click = {True: "a click decodes the exact latent under the cursor (or the point clicked)",
-                 False: "a click decodes the nearest data point's latent"}[p.exact]
-        if p.kind == "umap":
-            click = "a click decodes UMAP's approximate inverse of the cursor"
-        text = (f"{len(e):,} images of the {e.split} split{'s' if e.split == 'both' else ''} at their {what}; "
-                f"{p.note}; {click}. Weights: snapshot {getattr(self, 'snapshot', self.handle.version)}.")
+        text = map_caption(self.map, self.handle.discrete, getattr(self, "snapshot", self.handle.version))
         if self.other is not None:
-            text += f" Right: {self.other_name}, same images and colours."
+            text += f" Right: {self.comparison.name}, same images and colours."
         if self.attributes.projecting():
             text = self.attributes.axis_caption() + " " + text
         self.caption.setText(text)
@@ -531,10 +307,10 @@ class LatentMapPanel(QWidget):
             return
         e = m.encoded
         image = split_image(self.handle.dataset, int(e.source[i]), int(e.index[i]))
-        self.hover_view.show_grid(image.numpy(), 1, 1)
         label = e.class_names[e.labels[i]] if 0 <= e.labels[i] < len(e.class_names) else str(e.labels[i])
         split = "train" if e.source[i] else "test"
-        self.hover_label.setText(f"{split} #{int(e.index[i])}, label {label}, −ELBO {e.neg_elbo[i]:.1f} nats")
+        self.inspector.show_hovered(image.numpy(),
+                                    f"{split} #{int(e.index[i])}, label {label}, −ELBO {e.neg_elbo[i]:.1f} nats")
 
     def click_at(self, plot, x: float, y: float) -> None:
         """Decode what the map shows at ``(x, y)`` (data coordinates of ``plot``): the data
@@ -545,7 +321,7 @@ class LatentMapPanel(QWidget):
         m = self._map_of(plot)
         if m is None:
             return
-        model = self.handle.model if plot is self.plot else self.other_model
+        model = self.handle.model if plot is self.plot else self.comparison.model
         i = plot.point_near(QPointF(x, y))
         if i is not None:
             z, how = m.encoded.codes[i], "point"
@@ -560,22 +336,16 @@ class LatentMapPanel(QWidget):
         with torch.inference_mode():
             y_lab = torch.tensor([label]) if model.config.conditional else None
             image = (model.decode_layers(None, z1=z[None]) if lower else model.decode(z[None], y_lab)).numpy()
-        self.decoded_view.show_grid(image, 1, 1)
         self.chosen_index, self.chosen_z = i, z
         plot.mark_chosen((x, y))
         e = m.encoded
         where = {"point": "the clicked point's", "nearest": "the nearest point's",
                  "exact": "the latent under the cursor", "approximate": "UMAP's approximate inverse of the cursor"}[how]
         point = f" ({'train' if e.source[i] else 'test'} #{int(e.index[i])})" if i is not None else ""
-        self.decoded_label.setText(f"Decoded: {where}{' code' if how in ('point', 'nearest') else ''}{point}")
-        self.to_traversal.setEnabled(plot is self.plot and not lower)
-        for b in (self.to_a, self.to_b):
-            b.setEnabled(plot is self.plot and i is not None)
+        self.inspector.show_decoded(image, f"Decoded: {where}{' code' if how in ('point', 'nearest') else ''}{point}",
+                                    traversable=plot is self.plot and not lower,
+                                    a_data_point=plot is self.plot and i is not None)
         self.attributes.point_chosen()
-
-    def decoded_pixels(self) -> np.ndarray | None:
-        """The decoded image on screen ``(H, W)`` or ``(H, W, C)``, or None."""
-        return self.decoded_view.pixels
 
     def select_polygon(self, plot, polygon: np.ndarray) -> None:
         """Select the points of ``plot`` inside ``polygon`` ``(K, 2)`` (data coordinates)."""
@@ -593,43 +363,18 @@ class LatentMapPanel(QWidget):
         self.interpolation_end.emit(end, int(e.source[self.chosen_index]), int(e.index[self.chosen_index]))
 
     # -- a second model ---------------------------------------------------------------------------
-    def compare_dialog(self) -> None:
-        folder = self.settings.value("files/folder", str(Path.home())) if self.settings else str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, "Compare with a model", folder, "vaegui models (*.vae)")
-        if path:
-            self.compare_with(path)
-
     def compare_with(self, path: str) -> bool:
         """Open the model in ``path`` and map the same data with it, beside this map."""
-        from models.checkpoint import CheckpointError, read_checkpoint
-        from models.vae import build_model
+        return self.comparison.open(path)
 
-        try:
-            ckpt = read_checkpoint(path)
-            model = build_model(ckpt.model_config)
-            model.load_state_dict(ckpt.weights)
-        except (CheckpointError, ValueError, OSError, RuntimeError) as exc:
-            show_message(self, QMessageBox.Icon.Warning, "Compare", f"Could not open {Path(path).name}:\n{exc}")
-            return False
-        data = self.handle.dataset
-        if data is None or tuple(ckpt.model_config.input_shape) != tuple(data.image_shape):
-            show_message(self, QMessageBox.Icon.Warning, "Compare",
-                         f"{Path(path).name} takes {tuple(ckpt.model_config.input_shape)} images; this dataset has "
-                         f"{tuple(data.image_shape) if data is not None else 'none'}.")
-            return False
-        self.other_model = model.eval()
-        c = ckpt.model_config
-        kind = "AE" if c.model == "ae" else c.model.upper()
-        self.other_name = f"{Path(path).name} ({kind}, D = {c.latent_dim}, β = {ckpt.train_config.beta:g})"
-        self.close_compare.setEnabled(True)
+    def _second_model_opened(self) -> None:
         self.other = None
         self.update_map()
-        return True
 
     def close_comparison(self) -> None:
         """Back to one map."""
-        self.other_model, self.other, self.other_name = None, None, ""
+        self.comparison.close_model()
+        self.other = None
         self.plot2.hide()
-        self.close_compare.setEnabled(False)
         if self.map is not None:
             self._caption()
