@@ -83,6 +83,30 @@ def labelled_subset(labels: torch.Tensor, per_class: int, seed: int) -> torch.Te
     return torch.cat(picked).sort().values
 
 
+class LabelledBatches:
+    """M2's labelled training images: ``per_class`` of each class drawn with ``seed``
+    (:func:`labelled_subset`; indices ``(L,)`` into the training split, on ``device``), and the
+    labelled part of each training step (:meth:`loss`). ``len()`` is L."""
+
+    def __init__(self, labels: torch.Tensor, per_class: int, seed: int, device: torch.device):
+        self.indices = labelled_subset(labels, per_class, seed).to(device)
+        self.labels = labels.to(device)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def loss(self, model, images, batch: int, generator, kl_weight: float, autocast: bool, alpha: float,
+             n_train: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch of ``batch`` labelled images (at most L) drawn with replacement, read by ``images(idx)``
+        ``(B, C, H, W)``: their mean L(x, y) plus the classification term weighted α·N / L per image
+        (``alpha``, N = ``n_train``: each labelled image's −log q(y|x) counts as in eq. 9 of Kingma
+        et al. 2014), and the mean −log q(y|x), nats."""
+        n_l = len(self.indices)
+        pick = self.indices[torch.randint(n_l, (min(batch, n_l),), generator=generator, device=self.indices.device)]
+        loss_l, ce = labelled_terms(model, images(pick), self.labels[pick], generator, kl_weight, autocast)
+        return loss_l.mean() + alpha * n_train / n_l * ce.mean(), ce.mean().detach()
+
+
 def classification_error(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
     """The share of images whose most likely class under q(y|x) is not their label, in [0, 1]."""
     from models.data import as_float
