@@ -4,6 +4,7 @@ any test leaving a training process or a QThread running (napari's
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 
@@ -19,6 +20,23 @@ from PySide6.QtCore import QSettings, QThread  # noqa: E402
 from vaegui.app import configure_pyqtgraph  # noqa: E402
 
 configure_pyqtgraph()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_automatic_garbage_collection():
+    """The cyclic garbage collector runs only between tests, on the main thread (the app runs it on
+    the GUI thread: vaegui.app.collect_garbage_on_gui_thread). Left automatic, it ran in a background
+    task's thread, destroyed a closed window of an earlier test there, and deadlocked against the GUI
+    thread."""
+    gc.disable()
+    yield
+    gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_after_the_test():
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import csv
+import gc
+import threading
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtWidgets import QWidget
 
 from models.run import Progress
 from models.state import shm_free_bytes
+from vaegui.app import collect_garbage_on_gui_thread
 from vaegui.figdialog import FigureExportDialog
 from vaegui.mainwindow import MainWindow
 
@@ -42,6 +46,35 @@ def test_window_opens_on_real_digits(qtbot, window):
     assert "1,437 training" in window.form.data_label.text()
     assert not window.form.stop_button.isEnabled()
     assert "No model yet" in UI(qtbot, window).caption("Manifold")
+
+
+class Finalised:
+    """Records the thread it is destroyed in."""
+
+    threads: list[str] = []
+
+    def __del__(self):
+        Finalised.threads.append(threading.current_thread().name)
+
+
+def test_the_app_collects_garbage_cycles_with_qt_objects_on_the_gui_thread_only(qtbot):
+    gc.enable()  # as in a fresh process (the test session collects between tests)
+    collector = collect_garbage_on_gui_thread(interval_s=0.05)
+    try:
+        assert not gc.isenabled()
+        widget = QWidget()  # a closed panel in a reference cycle
+        widget.keep, widget.marker = widget, Finalised()
+        del widget
+        # another thread allocates past the collector's thresholds (as the thread reading the training
+        # messages does): an automatic collection would destroy the widget there
+        worker = threading.Thread(target=lambda: [[] for _ in range(200_000)], name="worker")
+        worker.start()
+        worker.join()
+        assert Finalised.threads == []
+        qtbot.waitUntil(lambda: Finalised.threads == ["MainThread"], timeout=2000)
+    finally:
+        collector.timer.stop()
+        gc.disable()
 
 
 class PaintCounter(QObject):

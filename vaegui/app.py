@@ -46,6 +46,7 @@ def run_gui(
     app.setApplicationName("vaegui")
     app.setOrganizationName("vaegui")
     app.setWindowIcon(app_icon())
+    collector = collect_garbage_on_gui_thread()  # noqa: F841 (its timer runs while it lives)
     if settings_path:
         settings = QSettings(settings_path, QSettings.Format.IniFormat)
         data_dir = str(Path(settings_path).resolve().parent / "vaegui-data")
@@ -77,6 +78,21 @@ def run_gui(
     app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     app.processEvents()
     return status
+
+
+def collect_garbage_on_gui_thread(interval_s: float = 1.0):
+    """Run Python's cyclic garbage collector only on the GUI thread, every ``interval_s`` seconds
+    when its thresholds are passed (pyqtgraph's ``GarbageCollector``); keep the returned object
+    alive as long as the application runs.
+
+    Left to itself the collector runs in whichever thread allocates past its threshold: the
+    thread that reads the training messages, a background task's. A closed dialog or panel held
+    in a reference cycle is then destroyed there, and Qt objects destroyed outside the GUI
+    thread deadlock against it (seen: a background task's thread deleting a widget while the
+    GUI thread deleted a menu, each waiting on a lock the other held)."""
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    return GarbageCollector(interval=interval_s)
 
 
 def freeze_startup_objects() -> None:

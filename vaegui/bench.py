@@ -4,6 +4,7 @@ real window trains (offscreen when there is no display)."""
 
 from __future__ import annotations
 
+import gc
 import tempfile
 import time
 
@@ -80,7 +81,7 @@ def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, 
     """
     if state not in WINDOW_STATES:
         raise ValueError(f"unknown window state {state!r}: one of {', '.join(WINDOW_STATES)}")
-    from vaegui.app import configure_pyqtgraph, freeze_startup_objects, offscreen_default
+    from vaegui.app import collect_garbage_on_gui_thread, configure_pyqtgraph, freeze_startup_objects, offscreen_default
 
     offscreen_default()
     configure_pyqtgraph()
@@ -92,6 +93,7 @@ def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, 
 
     torch.set_num_threads(1)  # as run_gui does: the GUI process only decodes
     app = QApplication.instance() or QApplication([])
+    collector = collect_garbage_on_gui_thread()  # as run_gui does
     with tempfile.TemporaryDirectory() as folder:
         window = MainWindow(QSettings(f"{folder}/bench.ini", QSettings.Format.IniFormat), dataset=dataset)
         window.form.show_configs(model_cfg, train_cfg)
@@ -136,6 +138,9 @@ def gui_benchmark(dataset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, 
         window.close()
         window.deleteLater()
         app.processEvents()
+    collector.timer.stop()
+    gc.collect()  # the window's cycles, here on the GUI thread
+    gc.enable()
 
     gaps, running = stalls.gaps_ms(), stalls.running_ms()
     worst = int(np.argmax(gaps))
