@@ -65,9 +65,11 @@ def test_the_app_collects_garbage_cycles_with_qt_objects_on_the_gui_thread_only(
         widget = QWidget()  # a closed panel in a reference cycle
         widget.keep, widget.marker = widget, Finalised()
         del widget
-        # another thread allocates past the collector's thresholds (as the thread reading the training
-        # messages does): an automatic collection would destroy the widget there
-        worker = threading.Thread(target=lambda: [[] for _ in range(200_000)], name="worker")
+        # another thread allocates, and keeps, more objects than the collector's threshold (as the thread
+        # reading the training messages does): an automatic collection would destroy the widget there
+        kept: list = []
+        worker = threading.Thread(target=lambda: kept.append([[] for _ in range(20 * gc.get_threshold()[0])]),
+                                  name="worker")
         worker.start()
         worker.join()
         assert Finalised.threads == []
