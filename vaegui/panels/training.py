@@ -4,7 +4,7 @@ progress with samples/s and ETA, and the error banner."""
 from __future__ import annotations
 
 import torch
-from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -27,6 +26,7 @@ from models.run import Progress
 from models.trainer import available_devices
 from models.vae import build_model
 from vaegui.fields import field_widget, label, set_value, value
+from vaegui.panels.runprogress import RunProgress
 
 #: per model, the form's settings it does not use: disabled, and set to the value given (None: left as it is)
 _NO_POSTERIOR = {"objective": "beta", "beta": None, "kl_warmup": None, "free_bits": None, "iw_k": None,
@@ -50,8 +50,6 @@ BETA_TIPS = {"beta": "β: weight of the KL term (β-VAE, Higgins et al. 2017; ev
              "tcvae": "β: weight of the total correlation (β-TCVAE, Chen et al. 2018); 1 is the plain VAE",
              "factorvae": "γ: weight of the discriminator's total correlation (FactorVAE, Kim & Mnih 2018)"}
 #: settings keys of vaegui 0.1 that were not the field names
-#: the most values a second the progress bar shows within one phase of a run
-PROGRESS_HZ = 5
 OLD_SETTINGS_KEYS = {"latent_dim": "latent", "hidden_dim": "hidden", "batch_size": "batch"}
 
 
@@ -63,11 +61,6 @@ def _pair(first: QWidget, word: str, second: QWidget) -> QHBoxLayout:
         row.addWidget(QLabel(word))
     row.addWidget(second, 1)
     return row
-
-
-def _throttled(phase: str) -> str:
-    """The phase as :meth:`TrainingPanel.show_progress` throttles it: training and evaluating as one."""
-    return "running" if phase in ("training", "evaluating") else phase
 
 
 class RunOutputs:
@@ -224,25 +217,9 @@ class TrainingPanel(QWidget):
         buttons = QHBoxLayout()
         for b in (self.train_button, self.continue_button, self.pause_button, self.stop_button):
             buttons.addWidget(b)
-        self.progress = QProgressBar()
-        self._unshown_progress: Progress | None = None  # what came while the window was minimised
-        # the bar repaints itself at once at every new value (about 1 ms): in a phase, at most
-        # PROGRESS_HZ times a second, the newest at the end of each interval
-        self._last_shown = QElapsedTimer()
-        self._shown_phase = ""
-        self._pending_progress: Progress | None = None
-        self._progress_timer = QTimer(self)
-        self._progress_timer.setSingleShot(True)
-        self._progress_timer.timeout.connect(self._show_pending_progress)
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("Not started")
-        self.speed_label = QLabel("")
-        self.speed_label.setWordWrap(True)
-        # a fixed height: a line that wraps differently would re-lay out the whole form
-        # (measured: a 170 ms stall of the window mid-run); the full text is in the tooltip
-        self.speed_label.setFixedHeight(2 * self.speed_label.fontMetrics().lineSpacing() + 4)
-        self.speed_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        #: the progress bar and the line below it
+        self.run_progress = RunProgress(self)
+        self.progress, self.speed_label = self.run_progress.bar, self.run_progress.speed_label
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet(
@@ -315,8 +292,7 @@ class TrainingPanel(QWidget):
                 f"(reconstruction {end.test_recon:.2f} + KL {end.test_kl:.2f}); {end.samples_per_s:,.0f} samples/s"
                 + (f"; test error {100 * end.test_error:.1f}%" if end.test_error is not None else "")
                 + (f"; {test_terms_text(end.test_terms)}" if end.test_terms else ""))
-        self.speed_label.setText(text)
-        self.speed_label.setToolTip(text)
+        self.run_progress.show_text(text)
 
     def show_dataset(self, name: str, load: bool = True) -> None:
         """Select the drop-down entry of a dataset name (``shapes:N`` sets the count of
@@ -423,50 +399,12 @@ class TrainingPanel(QWidget):
         self.error_label.setVisible(bool(message))
 
     def show_progress(self, progress: Progress) -> None:
-        """Show a run's :class:`~models.run.Progress` in the bar (busy while starting)
-        and its throughput with the ETA below it; in a minimised window, the last one when it comes
-        back (:meth:`window_restored`: the bar paints itself at once at every value, about 1 ms).
-        A new phase (starting, finished, stopped…) shows at once; within one, and while a run
-        trains and evaluates (each epoch's evaluation is a phase of its own, and short epochs
-        alternate the two many times a second), at most :data:`PROGRESS_HZ` values a second, the
-        newest one within 1 / :data:`PROGRESS_HZ` s."""
-        if self.window().isMinimized():
-            self._unshown_progress = progress
-            return
-        self._unshown_progress = None
-        wait_ms = 1000 // PROGRESS_HZ - (self._last_shown.elapsed() if self._last_shown.isValid() else 10**6)
-        if _throttled(progress.phase) == _throttled(self._shown_phase) and wait_ms > 0:
-            self._pending_progress = progress
-            if not self._progress_timer.isActive():
-                self._progress_timer.start(int(wait_ms))
-            return
-        self._apply_progress(progress)
-
-    def _show_pending_progress(self) -> None:
-        if self._pending_progress is not None:
-            self._apply_progress(self._pending_progress)
-
-    def _apply_progress(self, progress: Progress) -> None:
-        self._progress_timer.stop()
-        self._pending_progress = None
-        self._shown_phase = progress.phase
-        self._last_shown.start()
-        if progress.phase in ("starting", "resuming"):
-            self.progress.setRange(0, 0)
-        elif progress.total:
-            self.progress.setRange(0, progress.total)
-            self.progress.setValue(progress.done)
-        else:
-            self.progress.setRange(0, 1)
-            self.progress.setValue(0)
-        self.progress.setFormat(progress.text())
-        if progress.phase in ("training", "evaluating"):
-            self.speed_label.setText(progress.speed_text())
+        """Show a run's :class:`~models.run.Progress` below the buttons (:meth:`RunProgress.show`)."""
+        self.run_progress.show(progress)
 
     def window_restored(self) -> None:
         """The window came back from being minimised: show the progress that came meanwhile."""
-        if self._unshown_progress is not None:
-            self.show_progress(self._unshown_progress)
+        self.run_progress.window_restored()
 
     # -- remembered settings ---------------------------------------------------------------
     def _widgets(self) -> dict[str, QWidget]:
