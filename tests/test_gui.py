@@ -102,8 +102,14 @@ def test_the_progress_bar_paints_a_few_times_a_second_and_ends_on_the_newest_val
     qtbot.waitUntil(lambda: form.progress.value() == 100, timeout=1000)  # the newest, within the interval
     assert form.progress.text().startswith("Epoch 10/10") and "step 100" in form.progress.text()
     assert "ETA" in form.speed_label.text() or "samples/s" in form.speed_label.text()
+    # an epoch's figures stay below the bar when the steps before them are shown after them
+    for done in (101, 102):
+        form.show_progress(Progress("training", 10, 10, done, 102, 20_000.0, 128))
+    form.run_progress.show_text("Epoch 10: test −ELBO 30.00 nats per image")
+    qtbot.waitUntil(lambda: form.progress.value() == 102, timeout=1000)
+    assert form.speed_label.text() == "Epoch 10: test −ELBO 30.00 nats per image"
     # a run's end shows at once
-    form.show_progress(Progress("finished", 10, 10, 100, 100, 20_000.0, 128))
+    form.show_progress(Progress("finished", 10, 10, 102, 102, 20_000.0, 128))
     assert form.progress.text() == "Finished 10 epochs"
 
 

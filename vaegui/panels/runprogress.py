@@ -39,6 +39,7 @@ class RunProgress(QObject):
         self._last_shown = QElapsedTimer()
         self._shown_phase = ""
         self._pending: Progress | None = None
+        self._pending_text = True  # whether the pending progress came after the line's last text
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._show_pending)
@@ -55,7 +56,7 @@ class RunProgress(QObject):
         self._unshown = None
         wait_ms = 1000 // PROGRESS_HZ - (self._last_shown.elapsed() if self._last_shown.isValid() else 10**6)
         if _throttled(progress.phase) == _throttled(self._shown_phase) and wait_ms > 0:
-            self._pending = progress
+            self._pending, self._pending_text = progress, True
             if not self._timer.isActive():
                 self._timer.start(int(wait_ms))
             return
@@ -63,9 +64,9 @@ class RunProgress(QObject):
 
     def _show_pending(self) -> None:
         if self._pending is not None:
-            self._apply(self._pending)
+            self._apply(self._pending, text=self._pending_text)
 
-    def _apply(self, progress: Progress) -> None:
+    def _apply(self, progress: Progress, text: bool = True) -> None:
         self._timer.stop()
         self._pending = None
         self._shown_phase = progress.phase
@@ -79,11 +80,13 @@ class RunProgress(QObject):
             self.bar.setRange(0, 1)
             self.bar.setValue(0)
         self.bar.setFormat(progress.text())
-        if progress.phase in ("training", "evaluating"):
+        if text and progress.phase in ("training", "evaluating"):
             self.speed_label.setText(progress.speed_text())
 
     def show_text(self, text: str) -> None:
-        """A line of its own below the bar (an epoch's figures), the whole of it in the tooltip."""
+        """A line of its own below the bar (an epoch's figures), the whole of it in the tooltip; a
+        progress that came before it and still waits to be shown then moves the bar only."""
+        self._pending_text = False
         self.speed_label.setText(text)
         self.speed_label.setToolTip(text)
 
