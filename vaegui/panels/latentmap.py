@@ -79,8 +79,7 @@ class LatentMapPanel(QWidget):
         self.inspector = PointInspector()
         self.attributes = AttributePanel(self)
         #: the "Compare" tab: a second model's map beside this one, and the Export button
-        self.comparison = SecondModel(
-            lambda: tuple(self.handle.dataset.image_shape) if self.handle.dataset is not None else None, self.settings)
+        self.comparison = SecondModel(self.handle, self.settings)
         self.close_compare, self.export_button = self.comparison.close_compare, self.comparison.export_button
         self.exports = MapExport(self)
         self.exports.add_menu(self.export_button)

@@ -4,7 +4,6 @@ button."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -15,17 +14,17 @@ from vaegui.widgets import show_message
 
 class SecondModel(QWidget):
     """Opens the model to compare with and holds it (:attr:`model`, eval mode, on the CPU, and
-    :attr:`name`, which says its kind, D and β). ``image_shape()`` gives the shown dataset's image
-    shape ``(C, H, W)``, None without one; the Close button is the panel's to connect.
+    :attr:`name`, which says its kind, D and β); it must take the images of ``handle``'s dataset.
+    The Close button is the panel's to connect.
 
     Signals: ``opened()`` after a model was opened.
     """
 
     opened = Signal()
 
-    def __init__(self, image_shape: Callable[[], tuple | None], settings=None, parent: QWidget | None = None):
+    def __init__(self, handle, settings=None, parent: QWidget | None = None):
         super().__init__(parent)
-        self.image_shape, self.settings = image_shape, settings
+        self.handle, self.settings = handle, settings
         self.model = None
         self.name = ""
         self.compare_button = QPushButton("Compare with a model file…")
@@ -61,11 +60,12 @@ class SecondModel(QWidget):
         except (CheckpointError, ValueError, OSError, RuntimeError) as exc:
             show_message(self, QMessageBox.Icon.Warning, "Compare", f"Could not open {Path(path).name}:\n{exc}")
             return False
-        image_shape = self.image_shape()
-        if image_shape is None or tuple(ckpt.model_config.input_shape) != tuple(image_shape):
+        data = self.handle.dataset
+        image_shape = tuple(data.image_shape) if data is not None else None
+        if image_shape is None or tuple(ckpt.model_config.input_shape) != image_shape:
             show_message(self, QMessageBox.Icon.Warning, "Compare",
                          f"{Path(path).name} takes {tuple(ckpt.model_config.input_shape)} images; this dataset has "
-                         f"{tuple(image_shape) if image_shape is not None else 'none'}.")
+                         f"{image_shape or 'none'}.")
             return False
         self.model = model.eval()
         c = ckpt.model_config

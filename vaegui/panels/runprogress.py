@@ -33,13 +33,13 @@ class RunProgress(QObject):
         # (measured: a 170 ms stall of the window mid-run); the full text is in the tooltip
         self.speed_label.setFixedHeight(2 * self.speed_label.fontMetrics().lineSpacing() + 4)
         self.speed_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self._unshown: Progress | None = None  # what came while the window was minimised
         # the bar repaints itself at once at every new value (about 1 ms): while a run trains and
-        # evaluates, at most PROGRESS_HZ times a second, the newest at the end of each interval
+        # evaluates, at most PROGRESS_HZ times a second, the newest at the end of each interval; in a
+        # minimised window, none until it comes back
         self._last_shown = QElapsedTimer()
         self._shown_phase = ""
-        self._pending: Progress | None = None
-        self._pending_text = True  # whether the pending progress came after the line's last text
+        self._pending: Progress | None = None  # the newest progress not shown yet
+        self._pending_text = True  # whether it came after the line's last text
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._show_pending)
@@ -50,20 +50,18 @@ class RunProgress(QObject):
         phase (starting, finished, stopped…) shows at once; while a run trains and evaluates (each
         epoch's evaluation is a phase of its own, and short epochs alternate the two many times a
         second), at most :data:`PROGRESS_HZ` values a second, the newest within 1 / :data:`PROGRESS_HZ` s."""
+        self._pending, self._pending_text = progress, True
         if self.bar.window().isMinimized():
-            self._unshown = progress
             return
-        self._unshown = None
         wait_ms = 1000 // PROGRESS_HZ - (self._last_shown.elapsed() if self._last_shown.isValid() else 10**6)
         if _throttled(progress.phase) == _throttled(self._shown_phase) and wait_ms > 0:
-            self._pending, self._pending_text = progress, True
             if not self._timer.isActive():
                 self._timer.start(int(wait_ms))
             return
         self._apply(progress)
 
     def _show_pending(self) -> None:
-        if self._pending is not None:
+        if self._pending is not None and not self.bar.window().isMinimized():
             self._apply(self._pending, text=self._pending_text)
 
     def _apply(self, progress: Progress, text: bool = True) -> None:
@@ -92,5 +90,4 @@ class RunProgress(QObject):
 
     def window_restored(self) -> None:
         """The window came back from being minimised: show the progress that came meanwhile."""
-        if self._unshown is not None:
-            self.show(self._unshown)
+        self._show_pending()
